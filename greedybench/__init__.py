@@ -1,0 +1,38 @@
+"""greedybench: a reproducible benchmark suite for greedy sparse recovery, its soft
+(differentiable) relaxations and trained unrolled networks.
+
+The functional API (batched, ``(B, m) -> (B, N)``) is re-exported here::
+
+    import greedybench as gb
+    x = gb.omp(A, y, n_iter=s)
+"""
+
+from ._validation import (
+    DeviceError,
+    DTypeError,
+    GreedybenchError,
+    InvalidParameterError,
+    NonFiniteError,
+    ShapeError,
+)
+from .functional import (
+    cosamp,
+    htp,
+    iht,
+    niht,
+    omp,
+    soft_cosamp,
+    soft_htp,
+    soft_iht,
+    soft_omp,
+    softsort,
+    subspace_pursuit,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DTypeError", "DeviceError", "GreedybenchError", "InvalidParameterError", "NonFiniteError",
+    "ShapeError", "cosamp", "htp", "iht", "niht", "omp", "soft_cosamp", "soft_htp", "soft_iht",
+    "soft_omp", "softsort", "subspace_pursuit",
+]

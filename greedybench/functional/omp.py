@@ -1,0 +1,3 @@
+"""Orthogonal Matching Pursuit, batched. (stub: being implemented)"""
+def omp(A, y, n_iter, *, weights=None, tol=None, return_path=False):
+    raise NotImplementedError

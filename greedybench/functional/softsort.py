@@ -1,0 +1,3 @@
+"""SoftSort (top-k rows). (stub)"""
+def softsort(v, tau, k):
+    raise NotImplementedError

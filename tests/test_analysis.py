@@ -1,0 +1,295 @@
+"""Tests of greedybench.analysis: the l1 curve, metrics, the transition fit and the figures."""
+
+import hashlib
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import optimize
+from scipy.special import erfinv
+
+from greedybench.analysis import (
+    bootstrap_rho_star,
+    fit_logistic,
+    logistic_prob,
+    make_figures,
+    recovery_metrics,
+    rho_weak,
+    success_rates,
+    transition_curve,
+)
+from greedybench.analysis.phase import _bounds, _newton_batch
+from greedybench.analysis.synthetic import synthetic_results
+
+# limits.md 1.3: delta, rho_W signed, z*, rho_W nonnegative
+L1_TABLE = [
+    (0.01, 0.10688, 2.614, 0.12337), (0.02, 0.12340, 2.374, 0.14545),
+    (0.05, 0.15436, 2.028, 0.18885), (0.10, 0.18943, 1.736, 0.24098),
+    (0.20, 0.24330, 1.408, 0.32586), (0.25, 0.26738, 1.292, 0.36509),
+    (0.30, 0.29078, 1.192, 0.40360), (0.40, 0.33733, 1.023, 0.48028),
+    (0.50, 0.38569, 0.877, 0.55823), (0.60, 0.43839, 0.743, 0.63869),
+    (0.70, 0.49884, 0.614, 0.72251), (0.75, 0.53371, 0.549, 0.76588),
+    (0.80, 0.57331, 0.481, 0.81032), (0.90, 0.67817, 0.327, 0.90266),
+    (0.95, 0.76010, 0.227, 0.95067), (0.99, 0.88371, 0.100, 0.99003),
+]
+
+
+# ------------------------------------------------------------------------------------ l1 curve
+
+
+@pytest.mark.parametrize("delta,signed,z_star,nonneg", L1_TABLE)
+def test_rho_weak_matches_table(delta, signed, z_star, nonneg):
+    rho, z = rho_weak(delta, return_threshold=True)
+    assert abs(rho - signed) < 1e-4
+    assert abs(z - z_star) < 1e-3
+    assert abs(rho_weak(delta, signal="nonnegative") - nonneg) < 1e-4
+
+
+def test_rho_weak_vectorised_and_monotone():
+    d = np.array([[0.1, 0.5], [0.9, 1.0]])
+    r = rho_weak(d)
+    assert r.shape == d.shape
+    np.testing.assert_allclose(r, [[rho_weak(0.1), rho_weak(0.5)], [rho_weak(0.9), 1.0]], atol=1e-12)
+    grid = np.linspace(0.01, 0.99, 99)
+    assert np.all(np.diff(rho_weak(grid)) > 0)
+    assert np.all(rho_weak(grid, signal="nonnegative") > rho_weak(grid))
+    for bad in (0.0, -0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError):
+            rho_weak(bad)
+
+
+def _stojnic(delta):
+    """Stojnic (arXiv:0907.3666) closed form for the signed weak threshold, solved by brentq."""
+    a = delta
+
+    def f(b):
+        e = erfinv((1 - a) / (1 - b))
+        return (1 - b) * math.sqrt(2 / math.pi) * math.exp(-e * e) / a - math.sqrt(2) * e
+
+    b = optimize.brentq(f, 1e-12, a * (1 - 1e-12), xtol=1e-15, rtol=1e-14)
+    return b / a
+
+
+def test_rho_weak_agrees_with_stojnic():
+    deltas = np.array([row[0] for row in L1_TABLE] + [0.15, 0.33, 0.66, 0.85])
+    ours = rho_weak(deltas)
+    theirs = np.array([_stojnic(d) for d in deltas])
+    np.testing.assert_allclose(ours, theirs, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------- metrics
+
+
+def test_recovery_metrics_basic():
+    torch.manual_seed(0)
+    B, m, N = 4, 10, 20
+    A = torch.randn(m, N, dtype=torch.float64)
+    x = torch.zeros(B, N, dtype=torch.float64)
+    x[:, :3] = torch.tensor([1.0, -2.0, 0.5])
+    x[3] = 0.0  # zero signal: the error is ||x_hat||
+    y = x @ A.T
+    x_hat = x.clone()
+    x_hat[1, 0] += 0.1                      # small error, same support
+    x_hat[2] = 0.0
+    x_hat[2, [0, 1, 5]] = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)  # one wrong atom
+    x_hat[3, 7] = 1e-3
+    out = recovery_metrics(x_hat, x, A, y, threshold=1e-3)
+    assert set(out) >= {"rel_err", "linf_err", "residual", "support_precision", "support_recall",
+                        "exact_support", "success"}
+    assert all(v.shape == (B,) for v in out.values())
+    nx = math.sqrt(1 + 4 + 0.25)
+    np.testing.assert_allclose(out["rel_err"], [0, 0.1 / nx, math.sqrt(0.5) / nx, 1e-3], atol=1e-12)
+    np.testing.assert_allclose(out["linf_err"][:2], [0, 0.05], atol=1e-12)
+    assert out["residual"][0] < 1e-12 and out["residual"][1] > 0
+    np.testing.assert_array_equal(out["success"], [True, False, False, True])
+    # x = 0: the top-0 support is empty, as is the true one; the "nonzero" support is not
+    np.testing.assert_array_equal(out["exact_support"], [True, True, False, True])
+    np.testing.assert_array_equal(out["exact_support_nz"], [True, True, False, False])
+    np.testing.assert_allclose(out["support_precision"][:3], [1, 1, 2 / 3])
+    np.testing.assert_allclose(out["support_recall"][:3], [1, 1, 2 / 3])
+
+
+def test_recovery_metrics_batched_A_and_complex():
+    torch.manual_seed(1)
+    B, m, N = 3, 8, 16
+    A = torch.randn(B, m, N, dtype=torch.complex128)
+    x = torch.zeros(B, N, dtype=torch.complex128)
+    x[:, 2] = 1 + 1j
+    y = (A @ x.unsqueeze(-1)).squeeze(-1)
+    out = recovery_metrics(x, x, A, y, s=1)
+    np.testing.assert_allclose(out["rel_err"], 0, atol=1e-12)
+    np.testing.assert_allclose(out["residual"], 0, atol=1e-12)
+    assert out["exact_support"].all() and out["success"].all()
+    with pytest.raises(ValueError):
+        recovery_metrics(x[:, :5], x, A, y)
+
+
+# ---------------------------------------------------------------------------------- phase fits
+
+
+def _synthetic_column(seed, rho_star=0.3, width=0.08, trials=40):
+    rho = np.round(np.linspace(0.1, 0.5, 17), 6)
+    b0 = 2 * math.log(9) * rho_star / width
+    rng = np.random.default_rng(seed)
+    k = rng.binomial(trials, logistic_prob(rho, b0, 1 / rho_star))
+    return rho, k, np.full(rho.size, trials)
+
+
+def test_logistic_fit_recovers_known_transition():
+    rho, k, n = _synthetic_column(seed=123)
+    fit = fit_logistic(rho, k, n)
+    assert fit.flag == "ok"
+    assert abs(fit.rho_star - 0.3) < 0.02
+    assert abs(fit.width - 0.08) < 0.04
+    lo, hi, samples = bootstrap_rho_star(rho, k, n, n_boot=200, seed=0, fit=fit)
+    assert lo <= 0.3 <= hi
+    assert lo < fit.rho_star < hi and hi - lo < 0.05
+    # deterministic given the seed
+    lo2, hi2, _ = bootstrap_rho_star(rho, k, n, n_boot=200, seed=0, fit=fit)
+    assert (lo, hi) == (lo2, hi2)
+
+
+def test_bootstrap_coverage():
+    covered = 0
+    for seed in range(20):
+        rho, k, n = _synthetic_column(seed=1000 + seed, trials=20)
+        lo, hi, _ = bootstrap_rho_star(rho, k, n, n_boot=200, seed=seed)
+        covered += lo <= 0.3 <= hi
+    assert covered >= 16  # nominal 95 %: 19 expected, P(<= 15 of 20) is below 1 %
+
+
+def test_newton_refit_matches_scipy_fit():
+    rho, k, n = _synthetic_column(seed=7)
+    fit = fit_logistic(rho, k, n)
+    theta = _newton_batch(rho, k[None].astype(float), n.astype(float), (3.0, -10.0), _bounds(rho))
+    assert abs(-theta[0, 0] / theta[0, 1] - fit.rho_star) < 1e-6
+    assert abs(theta[0, 0] - fit.b0) < 1e-3 * fit.b0
+
+
+def test_logistic_fit_degenerate_columns():
+    rho = np.array([0.1, 0.2, 0.3, 0.4])
+    n = np.full(4, 10)
+    f = fit_logistic(rho, n, n)
+    assert f.flag == "all_success" and math.isnan(f.rho_star) and f.rho_star_bound == 0.4
+    f = fit_logistic(rho, 0 * n, n)
+    assert f.flag == "all_failure" and math.isnan(f.rho_star) and f.rho_star_bound == 0.1
+    f = fit_logistic(rho, np.array([10, 10, 0, 0]), n)
+    assert f.flag == "separated" and f.rho_star == pytest.approx(0.25)
+    f = fit_logistic([0.2, 0.2], [3, 4], [10, 10])
+    assert f.flag == "too_few_points"
+    lo, hi, _ = bootstrap_rho_star(rho, n, n)
+    assert math.isnan(lo) and math.isnan(hi)
+
+
+def test_success_rates_and_transition_curve():
+    df = synthetic_results(trials=12, n_rho=10, seed=3)
+    rates = success_rates(df, criterion="success")
+    assert (rates["n_trials"] == 12).all()
+    assert rates["rate"].between(0, 1).all()
+    cur = transition_curve(rates[rates["solver"] == "omp"], n_boot=50)
+    assert list(cur["delta"]) == [0.2, 0.4, 0.6, 0.8]
+    truth = 0.8 * rho_weak(cur["delta"].to_numpy())
+    fin = np.isfinite(cur["rho_star"])
+    assert np.all(np.abs(cur["rho_star"][fin] - truth[fin]) < 0.1)
+    assert np.all(cur["rho_90"][fin] < cur["rho_star"][fin])
+    assert np.all(cur["rho_star"][fin] < cur["rho_10"][fin])
+
+
+# ------------------------------------------------------------------------------------ figures
+
+
+def _extras(tmp_path):
+    t = pd.DataFrame([dict(solver=s, device=d, dtype="float32", N=N, m=N // 2, batch=b,
+                           time_per_problem_s=1e-6 * N / b ** 0.5, repeats=5, threads=2)
+                      for s in ("omp", "iht") for d in ("cpu", "cuda")
+                      for N in (256, 1024) for b in (1, 64)])
+    t.to_csv(tmp_path / "timing.csv", index=False)
+    taus = np.logspace(-6, 0, 5)
+    sv = pd.DataFrame([dict(algorithm=a, n=n, tau=tau, geomean=min(1.0, tau * n), lo=tau * n / 3,
+                            hi=min(3.0, 3 * tau * n), bound_geomean=10 * tau * n)
+                       for a in ("OMP", "IHT") for n in (1, 15) for tau in taus])
+    sv.to_csv(tmp_path / "svh.csv", index=False)
+    ep = np.arange(1, 21)
+    pd.DataFrame(dict(epoch=ep, train_loss=1 / ep, val_loss=1.1 / ep)).to_csv(tmp_path / "loss.csv", index=False)
+    pd.DataFrame(dict(index=np.arange(32), weight=np.r_[np.ones(4) * 1.5, np.full(28, 0.2)],
+                      in_hidden_set=np.r_[np.ones(4, bool), np.zeros(28, bool)])).to_csv(
+        tmp_path / "w.csv", index=False)
+    rng = np.random.default_rng(0)
+    pd.DataFrame(dict(method=np.repeat(["OMP", "IHT", "OMP-Net"], 20),
+                      rel_err=rng.uniform(1e-4, 1, 60))).to_csv(tmp_path / "err.csv", index=False)
+    return {"timing_csv": tmp_path / "timing.csv", "soft_vs_hard_csv": tmp_path / "svh.csv",
+            "training": {"omp_net": {"loss_csv": tmp_path / "loss.csv",
+                                     "weights_csv": tmp_path / "w.csv",
+                                     "errors_csv": tmp_path / "err.csv"},
+                         "iht_net": {"loss_csv": tmp_path / "missing.csv"}}}
+
+
+def test_make_figures_writes_manifest_and_pngs(tmp_path):
+    df = synthetic_results(trials=8, seed=1)
+    csv = tmp_path / "results.csv"
+    df.to_csv(csv, index=False)
+    out = tmp_path / "figures"
+    man = make_figures(csv, out, {"analysis": {"threshold": 1e-3, "n_boot": 40}},
+                       extras=_extras(tmp_path))
+    assert json.loads((out / "manifest.json").read_text()) == json.loads(json.dumps(man, default=str))
+    kinds = {f["kind"] for f in man["figures"]}
+    assert kinds >= {"phase_success", "transitions_success", "phase_exact_support",
+                     "transitions_exact_support", "selection_map", "runtime", "soft_vs_hard",
+                     "training"}
+    for f in man["figures"]:
+        data = (out / f["file"]).read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n")
+        assert f["caption"] and f["title"]
+        for src in f["sources"]:
+            assert hashlib.sha256((out / src["path"]).read_bytes()).hexdigest() == src["sha256"]
+        assert f["source_sha256"] == f["sources"][0]["sha256"]
+    phase_cap = next(f["caption"] for f in man["figures"] if f["kind"] == "phase_success")
+    for word in ("omp", "iht", "N = 200", "0.001", "8 trials per cell", "cpu"):
+        assert word in phase_cap
+    skipped = {s["id"]: s["reason"] for s in man["skipped"]}
+    assert "training_iht-net" in skipped and "phase_success_linf" in skipped
+    summary = pd.read_csv(out / man["summary_csv"])
+    assert set(summary["solver"]) == {"omp", "iht"}
+    assert {"auc_rho_star", "median_time_success_s", "success_rate", "rho_star@0.4"} <= set(summary.columns)
+    # omp's true transition (0.8 rho_W) is above iht's (0.6 rho_W)
+    auc = summary.set_index("solver")["auc_rho_star"]
+    assert auc["omp"] > auc["iht"]
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_make_figures_without_extras(tmp_path):
+    df = synthetic_results(solvers=(("omp", 0.8, 1e-3),), deltas=(0.3, 0.6), trials=5)
+    df = df.drop(columns=["exact_support", "time_per_problem_s"])
+    man = make_figures(df, tmp_path, {"analysis": {"n_boot": 10}})
+    assert {f["kind"] for f in man["figures"]} == {"phase_success", "transitions_success"}
+    skipped = {s["kind"] for s in man["skipped"]}
+    assert {"runtime", "soft_vs_hard", "training", "selection_map", "phase_exact_support"} <= skipped
+    for f in man["figures"]:
+        assert (tmp_path / f["file"]).is_file()
+
+
+def test_make_figures_accepts_pipeline_extras(tmp_path):
+    """The pipeline's timing table (batch_size, sweep) and per-problem soft-vs-hard rows."""
+    rng = np.random.default_rng(0)
+    timing = pd.DataFrame(
+        [dict(solver="omp", device="cpu", dtype="float64", sweep="N", N=N, m=N // 2, batch_size=16,
+              time_per_problem_s=1e-6 * N, repeats=5, threads=1) for N in (128, 256, 512)]
+        + [dict(solver="omp", device="cpu", dtype="float64", sweep="batch", N=256, m=128,
+                batch_size=b, time_per_problem_s=1e-4 / b, repeats=5, threads=1) for b in (1, 8, 64)])
+    timing.to_csv(tmp_path / "timing.csv", index=False)
+    rows = pd.DataFrame([dict(pair="soft_omp/omp", hard_solver="omp", tau=tau, problem=p,
+                              diff=tau * rng.uniform(0.5, 2), bound=float("inf") if tau > 0.1 else 10 * tau)
+                         for tau in (1e-4, 1e-2, 1.0) for p in range(5)])
+    rows.to_csv(tmp_path / "svh.csv", index=False)
+    df = synthetic_results(solvers=(("omp", 0.8, 1e-3),), deltas=(0.3, 0.6), trials=5)
+    man = make_figures(df, tmp_path / "f", {"success": {"threshold": 1e-3}, "analysis": {"n_boot": 10}},
+                       extras={"timing": tmp_path / "timing.csv", "soft_vs_hard": tmp_path / "svh.csv"})
+    figs = {f["id"]: f for f in man["figures"]}
+    assert {"runtime_vs_N", "runtime_vs_batch", "soft_vs_hard"} <= set(figs)
+    assert figs["runtime_vs_N"]["source_rows"] == 3 and figs["runtime_vs_batch"]["source_rows"] == 3
+    agg = pd.read_csv(tmp_path / "f" / figs["soft_vs_hard"]["source_csv"])
+    assert len(agg) == 3 and (agg["trials"] == 5).all()
+    assert "rel_err <= 0.001" in figs[next(k for k in figs if k.startswith("phase_success"))]["caption"]

@@ -1,0 +1,233 @@
+"""The ``greedybench`` command.
+
+    greedybench run [--configfile F] [--cores N] [-n] [-- SNAKEMAKE ARGS]   the pipeline
+    greedybench solvers [--solver-file F] [--json]       entries, capabilities, availability
+    greedybench instance --ensemble gaussian ... -o F    generate and save one instance
+    greedybench solve SOLVER INSTANCE [-o F]             one variant on one instance file
+
+Each subcommand is a ``cmd_<name>(args) -> int`` registered in :data:`COMMANDS` by an
+``add_<name>(subparsers)`` function; a new subcommand (e.g. ``compare`` for drop-in solvers) adds
+one pair and one line in :func:`build_parser`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+__all__ = ["main", "build_parser", "snakemake_command"]
+
+COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def _command(fn):
+    COMMANDS[fn.__name__[len("cmd_"):]] = fn
+    return fn
+
+
+# ------------------------------------------------------------------------------------------------
+# run
+
+
+def snakemake_command(configfile: Optional[str], cores, *, dry_run: bool = False,
+                      directory: Optional[str] = None, extra: List[str] = ()) -> List[str]:
+    """The snakemake command line ``greedybench run`` executes."""
+    from .pipeline.config import REPO
+
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+           "--workflow-profile", str(REPO / "profiles" / "local"), "--cores", str(cores)]
+    if directory:
+        cmd += ["--directory", directory]
+    if configfile:
+        cmd += ["--configfile", str(Path(configfile).resolve())]
+    if dry_run:
+        cmd += ["--dry-run"]
+    return cmd + list(extra)
+
+
+def add_run(sub):
+    p = sub.add_parser("run", help="run the Snakemake pipeline (results/ in the working directory)",
+                       description="Validate the config, print the job matrix, then run snakemake. "
+                                   "Arguments after -- go to snakemake unchanged.")
+    p.add_argument("--configfile", help="experiment config (default: config/default.yaml)")
+    p.add_argument("--cores", default="all", help="CPU cores for snakemake (default: all)")
+    p.add_argument("-n", "--dry-run", action="store_true", help="show what would run")
+    p.add_argument("--directory", help="working directory for results/ (default: current)")
+    p.add_argument("snakemake_args", nargs=argparse.REMAINDER, help="-- then extra snakemake arguments")
+
+
+@_command
+def cmd_run(args) -> int:
+    from .pipeline.config import CONFIG_DIR, load_config
+    from .pipeline.plan import Plan
+
+    cfg = load_config(args.configfile or CONFIG_DIR / "default.yaml")
+    print(Plan(cfg).summary(), flush=True)
+    extra = [a for a in args.snakemake_args if a != "--"]
+    cmd = snakemake_command(args.configfile, args.cores, dry_run=args.dry_run,
+                            directory=args.directory, extra=extra)
+    return subprocess.call(cmd)
+
+
+# ------------------------------------------------------------------------------------------------
+# solvers
+
+
+def add_solvers(sub):
+    p = sub.add_parser("solvers", help="list solver entries with capabilities and availability")
+    p.add_argument("--solver-file", action="append", default=[], help="drop-in entry file (repeatable)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+@_command
+def cmd_solvers(args) -> int:
+    from .registry import CAPABILITY_KEYS, discover
+
+    entries = discover(args.solver_file)
+    if args.json:
+        out = []
+        for e in entries.values():
+            d = {"name": e.name, "path": str(e.path), "available": e.available, "reason": e.reason}
+            if e.available:
+                d.update(capabilities=e.capabilities, version=e.version,
+                         variants=[v.name for v in e.variants()], description=e.description)
+            out.append(d)
+        print(json.dumps(out, indent=1))
+        return 0
+    if not entries:
+        print("no solver entries found")
+        return 0
+    width = max(len(n) for n in entries)
+    caps = "  ".join(f"{k[:5]:<5}" for k in CAPABILITY_KEYS)
+    print(f"{'solver':<{width}}  {caps}  version           variants / reason")
+    for name, e in entries.items():
+        if e.available:
+            flags = "  ".join(f"{'yes' if e.capabilities[k] else '-':<5}" for k in CAPABILITY_KEYS)
+            vs = ", ".join(v.name for v in e.variants())
+            print(f"{name:<{width}}  {flags}  {e.version}  {vs}")
+        else:
+            print(f"{name:<{width}}  unavailable: {e.reason}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------
+# instance
+
+
+def add_instance(sub):
+    p = sub.add_parser("instance", help="generate one instance and save it (.npz)")
+    p.add_argument("--ensemble", required=True)
+    p.add_argument("--signal", default="uniform")
+    p.add_argument("--amplitude", default="gaussian")
+    p.add_argument("-m", type=int, required=True)
+    p.add_argument("-N", type=int, required=True)
+    p.add_argument("-s", type=int, required=True)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sigma", type=float, default=0.0)
+    p.add_argument("--normalize", action="store_true")
+    p.add_argument("--per-problem-A", action="store_true", help="a fresh A per problem (default: shared)")
+    p.add_argument("-K", type=int, help="hidden-set size (latent model)")
+    p.add_argument("--block", type=int, help="block length (block model)")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    p.add_argument("-o", "--output", required=True, help="output .npz")
+
+
+@_command
+def cmd_instance(args) -> int:
+    from .datasets import make_instance, save_instance
+    from .pipeline.generate import DTYPES
+
+    inst = make_instance(ensemble=args.ensemble, signal=args.signal, amplitude=args.amplitude, m=args.m,
+                         N=args.N, s=args.s, batch=args.batch, seed=args.seed, sigma=args.sigma,
+                         normalize=args.normalize, shared_A=not args.per_problem_A, K=args.K,
+                         block=args.block, dtype=DTYPES[args.dtype])
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    save_instance(inst, args.output)
+    print(f"wrote {args.output}: {inst!r}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------
+# solve
+
+
+def add_solve(sub):
+    p = sub.add_parser("solve", help="run one solver variant on one instance file and print its metrics")
+    p.add_argument("solver", help="name or variant, e.g. omp or 'iht[n_iter=30,step=0.5]'")
+    p.add_argument("instance", help="instance .npz (greedybench instance)")
+    p.add_argument("--solver-file", action="append", default=[], help="drop-in entry file (repeatable)")
+    p.add_argument("--state", help="trained state (.pt) for a trained solver")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threshold", type=float, default=1e-3, help="success rule rel_err <= threshold")
+    p.add_argument("-o", "--output", help="write the result rows (CSV) here")
+
+
+@_command
+def cmd_solve(args) -> int:
+    import tempfile
+
+    from .datasets import load_instance
+    from .pipeline.io import read_csv, write_json
+    from .pipeline.plan import load_variant
+    from .pipeline.solve import solve_stage
+    from .registry import get_solver, parse_variant
+
+    name, params = parse_variant(args.solver)
+    entry = get_solver(name, args.solver_file)
+    grid = {k: v[0] for k, v in entry.parameters.items() if isinstance(k, str)}
+    grid.update(params)
+    variant = load_variant(name, json.dumps(grid), args.solver_file)
+    inst_path = Path(args.instance).resolve()
+    meta = load_instance(inst_path).meta
+    family = {k: meta.get(k) for k in ("ensemble", "signal", "amplitude")}
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp) / "slice"
+        d.mkdir()
+        os.symlink(inst_path, d / inst_path.name)
+        write_json(d / "manifest.json", {"instances": [{"file": inst_path.name}]})
+        out = Path(args.output) if args.output else Path(tmp) / "rows.csv"
+        solve_stage(out, instance_dir=d, experiment="cli", entry=name, params_json=variant.params_json,
+                    solver_files=args.solver_file, family_name="cli", family=family,
+                    success={"threshold": args.threshold, "linf_threshold": 1e-2, "support_tol": 1e-6},
+                    device=args.device, dtype=str(meta.get("dtype", "float64")), threads=os.cpu_count() or 1,
+                    state_path=args.state)
+        rows = read_csv(out)
+    ok = sum(r["success"] == "True" for r in rows)
+    errs = sorted(float(r["rel_err"]) for r in rows)
+    print(f"{variant.name} on {inst_path.name}: {len(rows)} problems, success {ok}/{len(rows)}, "
+          f"median rel_err {errs[len(errs) // 2]:.3e}, time/problem {float(rows[0]['time_per_problem_s']):.3e} s")
+    if args.output:
+        print(f"wrote {args.output}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="greedybench", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (add_run, add_solvers, add_instance, add_solve):
+        add(sub)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    from ._validation import GreedybenchError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except GreedybenchError as exc:
+        print(f"greedybench {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Atomic writes, deterministic CSV, job logs and provenance for the pipeline stages.
+
+Every file a stage produces is written under a temporary name in the same directory and moved
+into place with ``os.replace``: an interrupted job leaves no file that a later run would trust
+(Snakemake also marks the outputs of a killed job incomplete).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import traceback
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Sequence
+
+__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_dir", "fmt", "write_csv", "read_csv",
+           "job_log", "provenance", "git_commit", "set_threads", "write_json"]
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_text(path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path, obj) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_dir(path):
+    """Yield a fresh temporary directory next to ``path``; on success it replaces ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    os.chmod(tmp, 0o755)
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def fmt(v) -> str:
+    """One CSV cell: floats with repr (round-trip exact), bools True/False, None empty."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "True" if v else "False"
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):  # numpy / torch scalars
+        v = v.item()
+        if isinstance(v, bool):
+            return "True" if v else "False"
+    if isinstance(v, float):
+        return repr(v) if math.isfinite(v) else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
+    return str(v)
+
+
+def write_csv(path, columns: Sequence[str], rows: Iterable[Dict[str, Any]]) -> None:
+    """Write rows (dicts) with exactly ``columns``, atomically, with ``\\n`` line ends."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow([fmt(r.get(c)) for c in columns])
+    atomic_write_text(path, buf.getvalue())
+
+
+def read_csv(path) -> List[Dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@contextlib.contextmanager
+def job_log(path):
+    """Send this job's stdout/stderr (Python level) to ``path``; log a traceback on failure."""
+    if path is None:
+        yield
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
+        try:
+            yield
+        except BaseException:
+            traceback.print_exc(file=fh)
+            fh.flush()
+            raise
+
+
+@lru_cache(maxsize=None)
+def git_commit() -> str:
+    """HEAD of the greedybench checkout (+ '-dirty' with uncommitted changes), else 'unknown'."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10)
+        return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def set_threads(n: int) -> int:
+    """Pin torch's intra-op threads (and the BLAS env for child processes); returns the value."""
+    import torch
+
+    n = max(1, int(n))
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(n)
+    torch.set_num_threads(n)
+    return torch.get_num_threads()
+
+
+def provenance(device: str, dtype: str) -> Dict[str, Any]:
+    """The provenance columns of every row (docs/architecture.md)."""
+    import numpy
+    import torch
+
+    import greedybench
+
+    return {
+        "device": device,
+        "dtype": dtype,
+        "torch_version": torch.__version__,
+        "numpy_version": numpy.__version__,
+        "greedybench_version": greedybench.__version__,
+        "git_commit": git_commit(),
+        "threads": torch.get_num_threads(),
+        "host": socket.gethostname(),
+    }
+
+
+def environment() -> Dict[str, Any]:
+    """Machine description for the report (not part of the rows)."""
+    import torch
+
+    env = {"python": sys.version.split()[0], "platform": platform.platform(),
+           "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+           "cuda": torch.version.cuda, "gpu": None}
+    if torch.cuda.is_available():
+        env["gpu"] = torch.cuda.get_device_name(0)
+    return env

@@ -1,0 +1,54 @@
+"""Figures and report stages: thin calls into greedybench.analysis and greedybench.report.
+
+``figures_stage`` runs :func:`greedybench.analysis.make_figures` into a temporary directory that
+replaces ``results/figures`` only when it finished (paths in the manifest are rewritten to the
+final directory). ``report_stage`` renders ``results/report/index.html`` atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict, Optional
+
+__all__ = ["figures_stage", "report_stage", "run_provenance"]
+
+
+def figures_stage(out_dir, *, results_csv, config: dict, extras: Optional[Dict[str, str]] = None) -> dict:
+    from greedybench.analysis import make_figures
+
+    from .io import atomic_dir
+
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        manifest = make_figures(results_csv, tmp, config, extras=dict(extras or {}))
+        path = tmp / "manifest.json"
+        text = path.read_text() if path.exists() else json.dumps(manifest, indent=1, sort_keys=True, default=str)
+        text = text.replace(str(tmp.resolve()), str(out_dir.resolve())).replace(str(tmp), str(out_dir))
+        path.write_text(text)
+    return json.loads((out_dir / "manifest.json").read_text())
+
+
+def run_provenance(config: dict, device: str) -> dict:
+    """What the report states about the run (greedybench.report's provenance keys)."""
+    import snakemake
+
+    from .io import environment, provenance
+
+    prov, env = provenance(device, config["dtype"]), environment()
+    return {"commit": prov["git_commit"], "config": config, "machine": f"{prov['host']} ({env['platform']})",
+            "cpu": f"{env['processor']} x {env['cpu_count']}", "threads": prov["threads"], "device": device,
+            "gpu": env["gpu"], "dtype": config["dtype"],
+            "versions": {"python": env["python"], "torch": prov["torch_version"],
+                         "numpy": prov["numpy_version"], "greedybench": prov["greedybench_version"],
+                         "snakemake": snakemake.__version__, "cuda": env["cuda"]}}
+
+
+def report_stage(out_html, *, figures_dir, config: dict, device: str,
+                 leaderboard_csv: Optional[str] = None) -> None:
+    """render_report writes the page atomically itself."""
+    from greedybench.report import render_report
+
+    Path(out_html).parent.mkdir(parents=True, exist_ok=True)
+    render_report(Path(figures_dir) / "manifest.json", out_html,
+                  provenance=run_provenance(config, device), leaderboard_csv=leaderboard_csv)

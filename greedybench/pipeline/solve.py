@@ -1,0 +1,108 @@
+"""Solve stage: one solver variant on one instance slice -> a per-job CSV of result rows.
+
+Each instance in the slice is one batch (``trials`` problems of one (m, N, s) cell) solved in a
+single call; ``time_per_problem_s`` is that call's wall time (device-synchronised) divided by the
+batch size. It is indicative only (no warm-up, one repeat); results/tables/timing.csv follows the
+full timing protocol.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from .tables import RESULT_COLUMNS
+
+__all__ = ["solve_stage", "train_stage", "load_state"]
+
+
+def load_state(path, device):
+    """A trained solver's state (a plain dict of tensors and Python values)."""
+    return torch.load(path, map_location=device, weights_only=True)
+
+
+def solve_stage(out_csv, *, instance_dir, experiment: str, entry: str, params_json: str,
+                solver_files=(), version: Optional[str] = None, family_name: str, family: dict,
+                success: dict, device: str, dtype: str, threads: int,
+                state_path: Optional[str] = None) -> int:
+    """Solve every instance of ``instance_dir`` (its manifest) and write the rows; returns their number."""
+    from greedybench.analysis.metrics import recovery_metrics
+    from greedybench.datasets import load_instance
+
+    from ..registry import ProblemBatch, run_solver_ex
+    from .plan import load_variant
+    from .generate import read_manifest
+    from .io import provenance, set_threads, write_csv
+    from .timing import time_call
+
+    set_threads(threads)
+    variant = load_variant(entry, params_json, solver_files, version)
+    state = load_state(state_path, device) if state_path else None
+    manifest = read_manifest(instance_dir)
+    prov = provenance(device, dtype)
+    base = {"experiment": experiment, "solver": variant.name, "entry": variant.entry.name,
+            "solver_version": variant.version, "params": variant.params_json, "family": family_name,
+            "ensemble": family["ensemble"], "signal": family["signal"], "amplitude": family["amplitude"]}
+    rows = []
+    for item in manifest["instances"]:
+        path = Path(instance_dir) / item["file"]
+        inst = load_instance(path, device=device)
+        problem = ProblemBatch.from_instance(inst, family=family_name, instance=str(path))
+        t = time_call(lambda: run_solver_ex(variant, problem, state=state), device=device, repeats=1)
+        x, n_iter = t.result
+        met = recovery_metrics(x, inst.X, inst.A, inst.Y, threshold=success["threshold"],
+                               linf_threshold=success["linf_threshold"], support_tol=success["support_tol"])
+        cell = dict(base, m=inst.m, N=inst.N, s=inst.s, delta=inst.m / inst.N, rho=inst.s / inst.m,
+                    sigma=float(inst.meta.get("sigma", 0.0)), seed=int(inst.meta["seed"]),
+                    time_per_problem_s=t.median / max(inst.B, 1), batch_size=inst.B, **prov)
+        for b in range(inst.B):
+            row = dict(cell, problem=b, n_iter=None if n_iter is None else int(n_iter[b]))
+            row.update({k: v[b] for k, v in met.items()})
+            rows.append(row)
+    write_csv(out_csv, RESULT_COLUMNS, rows)
+    return len(rows)
+
+
+def train_stage(out_model, *, trainval_dir, entry: str, params_json: str, solver_files=(),
+                version: Optional[str] = None, family_name: str, family: Optional[dict] = None,
+                seed: int, options: dict, device: str, dtype: str, threads: int) -> None:
+    """Train one trained variant on a family's train/val split and save its state atomically."""
+    import inspect
+    import io as _io
+
+    from greedybench.datasets import load_instance
+
+    from ..registry import ProblemBatch, SolverContractError
+    from .plan import load_variant
+    from .generate import read_manifest
+    from .io import atomic_write_bytes, set_threads
+
+    set_threads(threads)
+    variant = load_variant(entry, params_json, solver_files, version)
+    files = {it["split"]: Path(trainval_dir) / it["file"] for it in read_manifest(trainval_dir)["instances"]}
+    batches = [ProblemBatch.from_instance(load_instance(files[k], device=device), with_X=True,
+                                          family=family_name, instance=str(files[k])) for k in ("train", "val")]
+    sig = inspect.signature(variant.entry.train).parameters
+    extra = {k: v for k, v in options.items() if k in sig and k not in variant.params}
+    ignored = sorted(set(options) - set(extra))
+    if ignored:
+        print(f"train options not declared by {variant.entry.path.name}.train, not passed: {', '.join(ignored)}")
+    where = f"solver {variant.name} ({variant.entry.path}) training on family {family_name!r}"
+    try:
+        state = variant.entry.train(*batches, seed=seed, progress=False, **variant.params, **extra)
+    except Exception as exc:  # noqa: BLE001
+        raise SolverContractError(f"{where}: train raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(state, dict):
+        raise SolverContractError(f"{where}: train must return a dict (state dict + JSON-able config); "
+                                  f"got {type(state).__name__}")
+    buf = _io.BytesIO()
+    torch.save(state, buf)
+    try:
+        torch.load(_io.BytesIO(buf.getvalue()), weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        raise SolverContractError(f"{where}: the state must hold only tensors and plain Python values "
+                                  f"(torch.load(weights_only=True) refuses it: {exc})") from exc
+    atomic_write_bytes(out_model, buf.getvalue())

@@ -1,0 +1,36 @@
+# Instance generation: one job per (family, N, delta, seed) slice; one per training set.
+
+
+rule generate_phase:
+    output:
+        instances=directory("results/instances/phase/{family}/{slice}"),
+    log:
+        "results/logs/generate_phase/{family}/{slice}.log",
+    params:
+        cell=phase_slice_params,
+        family=family_params,
+        dtype=CFG["dtype"],
+        generator=f"{GENERATOR_VERSION}.{FORMAT_VERSION}",
+    threads: 1
+    resources:
+        mem_mb=solve_mem_mb,
+    script:
+        "../scripts/generate_phase.py"
+
+
+rule generate_training_data:
+    output:
+        trainval=directory("results/instances/train/{tset}/trainval"),
+        test=directory("results/instances/train/{tset}/test"),
+    log:
+        "results/logs/generate_training_data/{tset}.log",
+    params:
+        data=training_data_params,
+        family=family_params,
+        dtype=CFG["dtype"],
+        generator=f"{GENERATOR_VERSION}.{FORMAT_VERSION}",
+    threads: 1
+    resources:
+        mem_mb=solve_mem_mb,
+    script:
+        "../scripts/generate_training_data.py"

@@ -1,0 +1,30 @@
+# Figures (greedybench.analysis) and the HTML report (greedybench.report).
+
+
+rule figures:
+    input:
+        unpack(figure_extras),
+        results="results/tables/results.csv",
+    output:
+        figures=directory("results/figures"),
+    log:
+        "results/logs/figures.log",
+    params:
+        config=CFG,
+    script:
+        "../scripts/figures.py"
+
+
+rule report:
+    input:
+        figures="results/figures",
+    output:
+        html="results/report/index.html",
+    log:
+        "results/logs/report.log",
+    params:
+        config=CFG,
+        device=DEVICE,
+        leaderboard=CFG["report"]["leaderboard"],
+    script:
+        "../scripts/report.py"

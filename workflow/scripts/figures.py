@@ -1,0 +1,13 @@
+"""Snakemake shim: figures and their manifest (greedybench.analysis.make_figures)."""
+from typing import TYPE_CHECKING
+
+from greedybench.pipeline.io import job_log
+from greedybench.pipeline.publish import figures_stage
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+with job_log(snakemake.log[0]):
+    extras = {k: v for k, v in snakemake.input.items() if k != "results"}
+    figures_stage(snakemake.output.figures, results_csv=snakemake.input.results,
+                  config=snakemake.params.config, extras=extras)

@@ -1,0 +1,12 @@
+"""Snakemake shim: one phase-transition instance slice (greedybench.pipeline.generate)."""
+from typing import TYPE_CHECKING
+
+from greedybench.pipeline.generate import generate_phase_slice
+from greedybench.pipeline.io import job_log
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+with job_log(snakemake.log[0]):
+    generate_phase_slice(snakemake.output.instances, dtype=snakemake.params.dtype,
+                         **snakemake.params.cell, **snakemake.params.family)

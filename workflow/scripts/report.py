@@ -1,0 +1,12 @@
+"""Snakemake shim: the HTML report (greedybench.report.render_report)."""
+from typing import TYPE_CHECKING
+
+from greedybench.pipeline.io import job_log
+from greedybench.pipeline.publish import report_stage
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+with job_log(snakemake.log[0]):
+    report_stage(snakemake.output.html, figures_dir=snakemake.input.figures, config=snakemake.params.config,
+                 device=snakemake.params.device, leaderboard_csv=snakemake.params.leaderboard)

@@ -1,9 +1,460 @@
-"""Soft-OMP, Soft-IHT, Soft-HTP, Soft-CoSaMP. (stub)"""
+"""Soft (differentiable) greedy solvers: Soft-OMP, Soft-IHT, Soft-HTP, Soft-CoSaMP (reference 3).
+
+Each replaces the hard argmax / top-s selection of its greedy algorithm by SoftSort rows at
+temperature ``tau`` (``functional/softsort.py``) and equals the hard algorithm as tau -> 0
+(exactly, once the rows underflow to one-hot).
+
+Layout of the private kernels. ``_omp_kernel`` and ``_iht_kernel`` work on problems of shape
+``(B, T, .)``: B problems, each replicated T times (e.g. for a grid of T temperatures, with tau of
+shape (B or 1, T, 1)); A is ``(m, N)`` (shared) or ``(B, m, N)`` and every product is one
+``matmul`` (one GEMM for a shared A, one batched GEMM with T rows per problem otherwise). The
+same kernels run the hard algorithms (``hard=True``), which ``bounds.py`` uses for its
+diagnostics. The public functions use T = 1. Soft-HTP and Soft-CoSaMP use the ``(B, .)`` helpers of
+``_linalg``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .._validation import check_int, check_positive, check_problem, real_dtype
+from ._linalg import matvec, rmatvec
+from .softsort import (
+    _hard_topk_mask,
+    _soft_topk_mask,
+    _softmax_stable_,
+    _softmax_top1,
+    _softsort_rows,
+)
+
+# --------------------------------------------------------------------------------------------
+# shared helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _mv(A: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """A x for X (B, T, N) -> (B, T, m); one (batched) GEMM, A (m, N) or (B, m, N)."""
+    return X @ A.mT
+
+
+def _rmv(A: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
+    """A^H r for R (B, T, m) -> (B, T, N)."""
+    return R @ A.conj()
+
+
+def _stat(c: torch.Tensor, w) -> torch.Tensor:
+    """Selection statistic |w * c| (reference 1: weights multiply the statistic)."""
+    v = c.abs()
+    return v if w is None else v * w.abs()
+
+
+def _as_scalar(value, name: str, caller: str, dtype, device):
+    """Validated positive scalar: a Python float, or a 0-dim tensor (kept for autograd)."""
+    value = check_positive(name, value, caller=caller)
+    if isinstance(value, torch.Tensor):
+        return value.reshape(()).to(dtype=dtype, device=device)
+    return float(value)
+
+
+def _gradient_step(A, x, y, step):
+    """u = x + step * A^H (y - A x) for (B, N) vectors (IHT/HTP's first half-step)."""
+    return x + step * rmatvec(A, y - matvec(A, x))
+
+
+def _ls_on_rows(A: torch.Tensor, rows: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """x = rows^T z with z = argmin ||A rows^T z - y|| (minimum norm if rank deficient).
+
+    rows (B, k, N) real (soft or one-hot selection rows), y (B, m) -> x (B, N). Duplicated or
+    nearly parallel rows make A rows^T (nearly) rank deficient; the truncated solve then gives
+    the minimum-norm solution, whose x is the least-squares fit on the union of the atoms.
+    """
+    R = rows.to(A.dtype)
+    Bt = R @ A.mT                                                   # (B, k, m) = (A rows^T)^T
+    z = _lstsq_trunc(Bt.mT, y)                                      # (B, k)
+    return (z.unsqueeze(-2) @ R).squeeze(-2)
+
+
+def _lstsq_trunc(M: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Truncated-SVD least squares z = M^+ y, M (B, m, k), y (B, m) -> (B, k).
+
+    Soft selection rows overlap (Soft-CoSaMP stacks the previous soft top-s rows under the new
+    soft top-2s rows, and an index present in both gives two rows that differ by ~exp(-gap/tau)),
+    so A rows^T is often nearly singular: condition numbers up to 1e16 were seen at tau = 1e-2.
+    The normal equations (``_linalg.lstsq``) square that, and even an exact QR solve then fits the
+    noise with huge cancelling coefficients. Singular values below sqrt(eps) * sigma_max are
+    therefore treated as zero (minimum-norm solution of the truncated problem): as tau -> 0 the
+    duplicated rows become exact and this is the least-squares fit on the union of the atoms,
+    i.e. the hard algorithm. Differentiable (SVD-based pseudo-inverse).
+    """
+    rtol = torch.finfo(real_dtype(M.dtype)).eps ** 0.5
+    return (torch.linalg.pinv(M, rtol=rtol) @ y.unsqueeze(-1)).squeeze(-1)
+
+
+def _path_out(path, return_path):
+    """Stack iterates x^0..x^n to (B, n+1, N), or return the last one."""
+    return torch.stack(path, dim=1) if return_path else path[-1]
+
+
+# --------------------------------------------------------------------------------------------
+# Soft-OMP / OMP
+# --------------------------------------------------------------------------------------------
+
+
+class _Rows:
+    """Vectors (..., W) appended one per iteration and read back stacked as (..., n, W).
+
+    Without autograd recording this is a preallocated buffer written in place (``slot()`` is
+    the next free row, so a result can be written there directly with ``out=``); when a graph is
+    recorded it is a list stacked on demand, since in-place writes into a buffer that earlier
+    products saved would invalidate the graph.
+    """
+
+    def __init__(self, like: torch.Tensor, n_max: int, inplace: bool):
+        self.n = 0
+        self.buf = like.new_empty(like.shape[:-1] + (n_max, like.shape[-1])) if inplace else None
+        self.items = []
+
+    def slot(self) -> torch.Tensor:
+        return self.buf[..., self.n, :]
+
+    def append(self, row: torch.Tensor) -> None:
+        if self.buf is not None:
+            slot = self.slot()
+            if row.data_ptr() != slot.data_ptr():
+                slot.copy_(row)
+        else:
+            self.items.append(row)
+        self.n += 1
+
+    def get(self) -> torch.Tensor:
+        if self.buf is not None:
+            return self.buf[..., : self.n, :]
+        return torch.stack(self.items, dim=-2)
+
+
+def _needs_graph(*ts) -> bool:
+    return torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in ts)
+
+
+def _selection_scales(tau, W, hard: bool):
+    """Split the statistic scaling |w| / tau into a column scaling of A^H (``pre``, shape (N,) or
+    scalar: folded into the GEMM once per call) and a per-problem scaling (``post``, applied to
+    |A^H r|): |r @ (A^H * pre)| * post = |w * A^H r| / tau (1 / tau omitted if ``hard``)."""
+    pre = post = None
+    if W is not None:
+        if W.dim() == 1:
+            pre = W.abs()
+        else:
+            post = W.abs()
+    if not hard:
+        if isinstance(tau, torch.Tensor) and tau.dim() > 0:          # a grid of temperatures
+            post = 1.0 / tau if post is None else post / tau
+        else:
+            pre = 1.0 / tau if pre is None else pre / tau
+    return pre, post
+
+
+def _omp_kernel(A, Y, n_iter: int, tau, W, *, hard: bool = False, return_path: bool = False,
+                record: bool = False) -> dict:
+    """(Soft-)OMP on problems Y (B, T, m); see reference 3.1.
+
+    Per iteration: c = A^H r (GEMM 1, with |w| / tau folded into A^H when shared);
+    p = softmax(|w c| / tau) (or the one-hot argmax if ``hard``); b = A p (GEMM 2). The new
+    column b of B~ = A P^T is orthogonalised against the previous ones by classical Gram-Schmidt
+    (two passes over the (B, T, n, m) basis), which updates the factors B~ = Q R and the residual
+    r = y - Q Q^H y = y - A x without forming x. A column whose orthogonal part is below
+    ``tol * ||b||`` with tol = sqrt(eps) (soft atoms nearly parallel, very large tau) is treated as
+    dependent (truncated update: no new basis vector, R_nn = 1, z_n = 0, so everything stays
+    finite and the loss of orthogonality of the single Gram-Schmidt pass stays below
+    eps / tol); those problems get the minimum-norm least squares (pseudo-inverse with the same
+    cut-off) at the end. x = P^T z is formed once (or once for the whole path).
+
+    Outside autograd the loop allocates no (B, T, N) temporaries: the rows are computed in place
+    in a preallocated (n, B, T, N) buffer (CPU tensors are not cached by PyTorch's allocator, so
+    fresh pages would be faulted in every iteration).
+
+    Returns a dict with ``x`` (B, T, N), or the path (B, T, n+1, N) with iterate 0 = 0, and with
+    ``record`` the statistics ``v`` = |w * A^H r^(n-1)| (B, T, n, N) (hard mode: unscaled).
+    """
+    dtype = A.dtype
+    m, N = A.shape[-2], A.shape[-1]
+    rdt = real_dtype(dtype)
+    dev = A.device
+    lead = Y.shape[:-1]                                              # (B, T)
+    tol = torch.finfo(rdt).eps ** 0.5
+    inplace = not _needs_graph(A, Y, tau, W)
+    pre, post = _selection_scales(tau, W, hard)
+    As = A.conj() if pre is None else A.conj() * pre                 # (m, N) or (B, m, N)
+    Qs = _Rows(torch.empty(lead + (m,), dtype=dtype, device=dev), n_iter, inplace)
+    Pbuf = torch.empty((n_iter,) + lead + (N,), dtype=rdt, device=dev) if inplace else None
+    r = Y
+    rows, cols, rcols, ds, deps, stats = [], [], [], [], [], []
+    for n in range(n_iter):
+        if inplace:
+            v = Pbuf[n]
+            c = torch.matmul(r, As, out=v) if not dtype.is_complex else r @ As
+            torch.abs(c, out=v)
+            if post is not None:
+                v.mul_(post)
+        else:
+            v = (r @ As).abs()                                       # (B, T, N)
+            if post is not None:
+                v = v * post
+        if record:
+            stats.append(v.clone())
+        if hard:
+            j = v.argmax(-1, keepdim=True)
+            p = (v.zero_() if inplace else torch.zeros_like(v)).scatter_(-1, j, 1.0)
+        else:                                                        # logits already / tau
+            p = _softmax_stable_(v) if inplace else _softmax_top1(v, None)
+        b = _mv(A, p.to(dtype))                                      # (B, T, m)
+        if n:
+            Q = Qs.get()                                             # (B, T, n, m)
+            h = (Q.conj() @ b.unsqueeze(-1)).squeeze(-1)             # (B, T, n)
+            b1 = b - (h.unsqueeze(-2) @ Q).squeeze(-2)
+        else:
+            b1 = b
+        rho = torch.linalg.vector_norm(b1, dim=-1, keepdim=True)    # (B, T, 1)
+        dep = rho <= tol * torch.linalg.vector_norm(b, dim=-1, keepdim=True)
+        diag = torch.where(dep, 1.0, rho)
+        if inplace:
+            q = torch.mul(b1, torch.where(dep, 0.0, 1.0 / diag).to(dtype), out=Qs.slot())
+        else:
+            q = b1 * torch.where(dep, 0.0, 1.0 / diag).to(dtype)
+        d = torch.linalg.vecdot(q, r).unsqueeze(-1)                 # (B, T, 1) = q^H r (MGS-style)
+        r = torch.addcmul(r, q, d, value=-1)
+        diag = diag.to(dtype)
+        rcols.append(torch.cat([h, diag], dim=-1) if n else diag)
+        Qs.append(q)
+        cols.append(b)
+        if not inplace:
+            rows.append(p)
+        ds.append(d.squeeze(-1))
+        deps.append(dep.squeeze(-1))
+    Rmat = torch.stack([torch.nn.functional.pad(c, (0, n_iter - c.shape[-1])) for c in rcols],
+                       dim=-1)                                       # (B, T, n, n), upper
+    d = torch.stack(ds, dim=-1)                                      # (B, T, n)
+    P = Pbuf.permute(1, 2, 0, 3) if inplace else torch.stack(rows, dim=-2)   # (B, T, n, N)
+    if return_path:
+        # z^(n) = R[:n,:n]^{-1} d[:n] for every n at once: Rinv is upper triangular, so the
+        # leading block of the inverse is the inverse of the leading block.
+        eye = torch.eye(n_iter, dtype=dtype, device=dev).expand_as(Rmat)
+        Rinv = torch.linalg.solve_triangular(Rmat, eye, upper=True)
+        Zc = torch.cumsum(Rinv * d.unsqueeze(-2), dim=-1)           # Zc[k, n-1] = z^(n)_k
+        X = Zc.mT @ P.to(dtype)                                      # (B, T, n, N)
+    else:
+        z = torch.linalg.solve_triangular(Rmat, d.unsqueeze(-1), upper=True).squeeze(-1)
+        if inplace:                                                  # x = sum_k z_k p_k, no copy of P
+            X = torch.zeros(lead + (N,), dtype=dtype, device=dev)
+            for k in range(n_iter):
+                X.addcmul_(Pbuf[k], z[..., k:k + 1])
+        else:
+            X = (z.unsqueeze(-2) @ P.to(dtype)).squeeze(-2)          # (B, T, N)
+    dep_any = torch.stack(deps, dim=-1).any(-1)                      # (B, T)
+    if bool(dep_any.any()):
+        X = _min_norm_fix(torch.stack(cols, dim=-1), Y, P.to(dtype), X, dep_any, return_path, tol)
+    if return_path:
+        X = torch.cat([torch.zeros_like(X[..., :1, :]), X], dim=-2)
+    out = {"x": X}
+    if record:
+        out["v"] = torch.stack(stats, dim=-2)
+    return out
+
+
+def _min_norm_fix(Bt, Y, Pc, X, bad, return_path, rtol):
+    """Replace x = P^T z by the minimum-norm least-squares solution on problems ``bad`` (B, T).
+
+    Bt (B, T, m, n) are the soft columns A P^T; SVD pseudo-inverse (differentiable) with
+    singular values below ``rtol * sigma_max`` treated as zero.
+    """
+    Bb, Yb, Pb = Bt[bad], Y[bad], Pc[bad]                           # (K, m, n), (K, m), (K, n, N)
+    n_tot = Bb.shape[-1]
+    ns = range(1, n_tot + 1) if return_path else [n_tot]
+    xs = []
+    for n in ns:
+        z = torch.linalg.pinv(Bb[..., :n], rtol=rtol) @ Yb.unsqueeze(-1)   # (K, n, 1)
+        xs.append((z.mT @ Pb[:, :n]).squeeze(-2))
+    X = X.clone()
+    X[bad] = torch.stack(xs, dim=-2) if return_path else xs[0]
+    return X
+
+
+# --------------------------------------------------------------------------------------------
+# Soft-IHT / IHT
+# --------------------------------------------------------------------------------------------
+
+
+def _iht_kernel(A, Y, s: int, tau, step, n_iter: int, W, *, hard: bool = False,
+                return_path: bool = False, record: bool = False) -> dict:
+    """(Soft-)IHT on problems Y (B, T, m); see reference 3.2.
+
+    u = x + step A^H (y - A x) (two GEMMs); q = column sums of the top-s SoftSort rows of |w u|
+    (``_soft_topk_mask``: O(s^2 + N) per problem, no (s, N) rows) or the hard 0/1 top-s mask;
+    x = q * u. Returns ``x`` (B, T, N) or the path (B, T, n+1, N); with ``record`` also ``u``
+    (B, T, n, N), the iterates u^0..u^{n-1}.
+    """
+    post = None if W is None else W.abs()                            # |w u| (/ tau if soft)
+    if not hard:
+        post = 1.0 / tau if post is None else post / tau
+    x = torch.zeros(Y.shape[:-1] + (A.shape[-1],), dtype=A.dtype, device=A.device)
+    path, us = [x], []
+    for n in range(n_iter):
+        g = _rmv(A, Y - _mv(A, x)) if n else _rmv(A, Y)
+        u = torch.add(x, g, alpha=step) if isinstance(step, float) else x + step * g
+        v = u.abs() if post is None else u.abs() * post
+        q = _hard_topk_mask(v, s) if hard else _soft_topk_mask(v, None, s)
+        x = q * u
+        path.append(x)
+        if record:
+            us.append(u)
+    out = {"x": torch.stack(path, dim=-2) if return_path else x}
+    if record:
+        out["u"] = torch.stack(us, dim=-2)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Soft-HTP and Soft-CoSaMP (B, .) kernels
+# --------------------------------------------------------------------------------------------
+
+
+def _soft_htp(A, y, s, tau, n_iter, step, w, return_path):
+    """Soft-HTP: u = x + step A^H(y - A x); Q = top-s SoftSort rows of |w u|; x = Q^T lstsq(A Q^T, y)."""
+    x = y.new_zeros(y.shape[0], A.shape[-1])
+    path = [x]
+    for _ in range(n_iter):
+        u = _gradient_step(A, x, y, step)
+        Q = _softsort_rows(_stat(u, w), tau, s)                      # (B, s, N)
+        x = _ls_on_rows(A, Q, y)
+        path.append(x)
+    return _path_out(path, return_path)
+
+
+def _soft_cosamp(A, y, s, tau, n_iter, w, return_path):
+    """Soft-CoSaMP (reference 3.3, s2 = 2 s): soft top-2s rows of |w A^H r| stacked with the
+    previous soft top-s rows, least squares u = rows^T lstsq(A rows^T, y), then x = q * u with q
+    the column sums of the soft top-s rows of |w u| (kept for the next iteration)."""
+    x = y.new_zeros(y.shape[0], A.shape[-1])
+    path, Qprev = [x], None
+    for _ in range(n_iter):
+        c = rmatvec(A, y - matvec(A, x))
+        rows = _softsort_rows(_stat(c, w), tau, 2 * s)               # (B, 2s, N)
+        if Qprev is not None:
+            rows = torch.cat([rows, Qprev], dim=-2)                  # (B, 3s, N)
+        u = _ls_on_rows(A, rows, y)
+        Qprev = _softsort_rows(_stat(u, w), tau, s)
+        x = Qprev.sum(-2) * u
+        path.append(x)
+    return _path_out(path, return_path)
+
+
+# --------------------------------------------------------------------------------------------
+# public API
+# --------------------------------------------------------------------------------------------
+
+
+def _setup(A, y, weights, caller, tau, step=None):
+    prob = check_problem(A, y, caller=caller, weights=weights)
+    rdt, dev = real_dtype(prob.A.dtype), prob.A.device
+    tau = _as_scalar(tau, "tau", caller, rdt, dev)
+    if step is not None:
+        step = _as_scalar(step, "step", caller, rdt, dev)
+    return prob, tau, step
+
+
+def _w3(w):
+    """weights (N,) or (B, N) -> broadcastable to (B, T, N)."""
+    return w if w is None or w.dim() == 1 else w.unsqueeze(1)
+
+
 def soft_omp(A, y, n_iter, *, tau, weights=None, return_path=False):
-    raise NotImplementedError
+    """Soft-OMP: OMP whose atom selection is the first SoftSort row, softmax(|w * A^H r| / tau).
+
+    For n = 1..n_iter: p_n = softmax(|w * A^H r| / tau); P = [p_1; ...; p_n];
+    z = argmin ||A P^T z - y|| (minimum-norm if rank deficient); x = P^T z; r = y - A x.
+
+    Parameters
+    ----------
+    A : Tensor of shape (m, N) or (B, m, N)
+    y : Tensor of shape (B, m)
+    n_iter : int
+        Number of iterations (soft atoms), 1 <= n_iter <= N.
+    tau : float or 0-dim Tensor
+        Temperature > 0 (differentiable if a tensor). tau -> 0 gives OMP.
+    weights : None or Tensor of shape (N,) or (B, N)
+        Multiply the selection statistic (differentiable).
+    return_path : bool
+        If True return all iterates (B, n_iter + 1, N), iterate 0 being 0.
+
+    Returns
+    -------
+    Tensor of shape (B, N) (or the path), A's dtype.
+
+    Notes
+    -----
+    Per iteration: two (B x m)(m x N)-sized products (A^H r, A p), O(B N) for the softmax and an
+    O(B m n) Gram-Schmidt update of the QR factors of A P^T; x = P^T z is formed once.
+    """
+    caller = "soft_omp"
+    prob, tau, _ = _setup(A, y, weights, caller, tau)
+    n_iter = check_int("n_iter", n_iter, caller=caller, low=1, high=prob.N, high_name="N")
+    out = _omp_kernel(prob.A, prob.y.unsqueeze(1), n_iter, tau, _w3(prob.weights),
+                      return_path=bool(return_path))
+    return out["x"].squeeze(1)
+
+
 def soft_iht(A, y, s, *, tau, step, n_iter, weights=None, return_path=False):
-    raise NotImplementedError
+    """Soft-IHT: x <- q * u with u = x + step A^H (y - A x) and q = softsort(|w u|, tau, s)^T 1_s.
+
+    Parameters
+    ----------
+    A, y, weights : as in ``soft_omp``.
+    s : int
+        Sparsity (number of soft rows), 1 <= s <= N.
+    tau, step : float or 0-dim Tensor
+        Temperature and step size, both > 0 and differentiable if tensors.
+    n_iter : int
+        Number of iterations (>= 1).
+    return_path : bool
+        If True return (B, n_iter + 1, N), iterate 0 being 0.
+
+    Notes
+    -----
+    The mask q (entries in [0, s], not [0, 1]) is computed in O(s^2 + N) per problem by an exact
+    factorisation of the SoftSort kernel (``softsort._soft_topk_mask``); tau -> 0 gives IHT.
+    """
+    caller = "soft_iht"
+    prob, tau, step = _setup(A, y, weights, caller, tau, step)
+    s = check_int("s", s, caller=caller, low=1, high=prob.N, high_name="N")
+    n_iter = check_int("n_iter", n_iter, caller=caller, low=1)
+    out = _iht_kernel(prob.A, prob.y.unsqueeze(1), s, tau, step, n_iter, _w3(prob.weights),
+                      return_path=bool(return_path))
+    return out["x"].squeeze(1)
+
+
 def soft_htp(A, y, s, *, tau, n_iter, step=1.0, weights=None, return_path=False):
-    raise NotImplementedError
+    """Soft Hard Thresholding Pursuit (beyond the paper, reference 3.3).
+
+    u = x + step A^H (y - A x); Q = softsort(|w u|, tau, s) (B, s, N); x = Q^T z with
+    z = argmin ||A Q^T z - y||. Equals HTP as tau -> 0. Arguments as in ``soft_iht``.
+    """
+    caller = "soft_htp"
+    prob, tau, step = _setup(A, y, weights, caller, tau, step)
+    s = check_int("s", s, caller=caller, low=1, high=prob.N, high_name="N")
+    n_iter = check_int("n_iter", n_iter, caller=caller, low=1)
+    return _soft_htp(prob.A, prob.y, s, tau, n_iter, step, prob.weights, bool(return_path))
+
+
 def soft_cosamp(A, y, s, *, tau, n_iter, weights=None, return_path=False):
-    raise NotImplementedError
+    """Soft CoSaMP (beyond the paper, reference 3.3, with s2 = 2 s and one tau).
+
+    Each iteration: the soft top-2s rows of |w A^H r| stacked with the previous iteration's soft
+    top-s rows Q; u = rows^T z with z = argmin ||A rows^T z - y|| (minimum norm); Q = softsort(|w u|,
+    tau, s); x = (Q^T 1_s) * u. Equals CoSaMP (merge 2s atoms with the current support, least
+    squares, prune to the s largest |w u|) as tau -> 0. Requires 1 <= s and 2 s <= N.
+    """
+    caller = "soft_cosamp"
+    prob, tau, _ = _setup(A, y, weights, caller, tau)
+    s = check_int("s", s, caller=caller, low=1, high=prob.N // 2, high_name="N // 2")
+    n_iter = check_int("n_iter", n_iter, caller=caller, low=1)
+    return _soft_cosamp(prob.A, prob.y, s, tau, n_iter, prob.weights, bool(return_path))

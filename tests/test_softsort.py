@@ -1,0 +1,129 @@
+"""SoftSort top-k rows (greedybench.softsort) and the fused soft top-k mask used by Soft-IHT."""
+
+import math
+
+import pytest
+import torch
+
+import greedybench as gb
+from greedybench.functional.softsort import _soft_topk_mask
+
+TAUS = [1e-12, 1e-8, 1e-3, 0.1, 1.0, 1e3]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # the test machine is shared: multi-threaded MKL calls stall under contention
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _naive(v, tau, k):
+    """All N rows of the SoftSort matrix from the definition, then the first k."""
+    vs = torch.sort(v, dim=-1, descending=True).values
+    logits = -(vs.unsqueeze(-1) - v.unsqueeze(-2)).abs() / tau
+    return torch.softmax(logits, dim=-1)[:, :k]
+
+
+def _scores(B=4, N=50, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(B, N, generator=g, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("tau", TAUS)
+def test_first_row_is_softmax(tau):
+    v = _scores()
+    P = gb.softsort(v, tau, 1)
+    assert P.shape == (4, 1, 50)
+    torch.testing.assert_close(P[:, 0], torch.softmax(v / tau, dim=-1), rtol=1e-12, atol=1e-14)
+    # and row 1 of a k-row call is the same row
+    torch.testing.assert_close(gb.softsort(v, tau, 5)[:, 0], P[:, 0], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("tau", TAUS)
+@pytest.mark.parametrize("k", [2, 7, 50])
+def test_rows_match_definition_and_are_stochastic(tau, k):
+    v = _scores()
+    P = gb.softsort(v, tau, k)
+    assert P.shape == (4, k, 50)
+    assert bool((P >= 0).all()) and bool(torch.isfinite(P).all())
+    torch.testing.assert_close(P.sum(-1), torch.ones(4, k, dtype=torch.float64), rtol=0, atol=1e-12)
+    torch.testing.assert_close(P, _naive(v, tau, k), rtol=1e-10, atol=1e-14)
+
+
+def test_tiny_tau_gives_exact_permutation_rows():
+    v = _scores()
+    P = gb.softsort(v, 1e-10, 6)
+    order = torch.argsort(v, dim=-1, descending=True)[:, :6]
+    expected = torch.zeros_like(P).scatter_(-1, order.unsqueeze(-1), 1.0)
+    assert torch.equal(P, expected)
+
+
+def test_ties_get_equal_mass():
+    v = torch.tensor([[0.5, 0.9, 0.5, 0.1]], dtype=torch.float64)
+    P = gb.softsort(v, 1e-9, 3)
+    torch.testing.assert_close(P[0, 1, [0, 2]], torch.tensor([0.5, 0.5], dtype=torch.float64))
+
+
+def test_stable_for_extreme_inputs():
+    v = torch.tensor([[1e6, -1e6, 0.0, 3.0, 3.0 + 1e-9]], dtype=torch.float64)
+    for tau in (1e-12, 1e-6, 1.0, 1e3):
+        P = gb.softsort(v, tau, 5)
+        assert bool(torch.isfinite(P).all())
+        torch.testing.assert_close(P.sum(-1), torch.ones(1, 5, dtype=torch.float64))
+    v32 = _scores().float()
+    assert bool(torch.isfinite(gb.softsort(v32, 1e-12, 3)).all())
+
+
+def test_k1_memory_large_N():
+    # B = 64, N = 2^16: only (B, 1, N) is formed (an N x N matrix would need 2 TB)
+    v = torch.rand(64, 2**16, dtype=torch.float32)
+    P = gb.softsort(v, 1e-3, 1)
+    assert P.shape == (64, 1, 2**16)
+    torch.testing.assert_close(P.sum(-1), torch.ones(64, 1))
+
+
+def test_gradients_wrt_scores_and_tau():
+    v = _scores(B=2, N=8).requires_grad_(True)
+    tau = torch.tensor(0.2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v, t: gb.softsort(v, t, 3), (v, tau))
+    out = (gb.softsort(v, tau, 3) * torch.arange(8.0, dtype=torch.float64)).sum()
+    gv, gt = torch.autograd.grad(out, (v, tau))
+    assert bool(torch.isfinite(gv).all()) and gv.abs().sum() > 0 and gt.abs() > 0
+
+
+@pytest.mark.parametrize("tau", [1e-10, 1e-3, 0.3, 1e3])
+@pytest.mark.parametrize("k", [1, 4, 15])
+def test_fused_mask_equals_column_sums(tau, k):
+    v = _scores(B=5, N=40, seed=1)
+    v[0, :3] = v[0, 5]                                  # ties across the top-k boundary
+    q = _soft_topk_mask(v, tau, k)
+    torch.testing.assert_close(q, _naive(v, tau, k).sum(-2), rtol=1e-10, atol=1e-13)
+
+
+def test_fused_mask_gradient_matches_definition():
+    v = _scores(B=2, N=9, seed=2).requires_grad_(True)
+    w = torch.randn(2, 9, dtype=torch.float64)
+    g1, = torch.autograd.grad((_soft_topk_mask(v, 0.1, 3) * w).sum(), v)
+    g2, = torch.autograd.grad((_naive(v, 0.1, 3).sum(-2) * w).sum(), v)
+    torch.testing.assert_close(g1, g2)
+
+
+@pytest.mark.parametrize("bad, exc", [
+    (dict(v=torch.rand(5)), gb.GreedybenchError),
+    (dict(v=torch.rand(2, 5, dtype=torch.complex64)), gb.GreedybenchError),
+    (dict(v=torch.tensor([[1.0, math.nan]])), gb.NonFiniteError),
+    (dict(k=0), gb.InvalidParameterError),
+    (dict(k=6), gb.InvalidParameterError),
+    (dict(tau=0.0), gb.InvalidParameterError),
+    (dict(tau=-1.0), gb.InvalidParameterError),
+    (dict(tau=math.inf), gb.InvalidParameterError),
+    (dict(tau="a"), gb.InvalidParameterError),
+])
+def test_validation(bad, exc):
+    args = dict(v=torch.rand(2, 5), tau=0.1, k=2)
+    args.update(bad)
+    with pytest.raises(exc):
+        gb.softsort(args["v"], args["tau"], args["k"])

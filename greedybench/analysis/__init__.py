@@ -1,6 +1,5 @@
 """Analysis: per-problem metrics, the l1 reference curve, phase-transition fits and figures."""
 
-from .figures import make_figures
 from .l1 import l1_weak_curve, rho_weak
 from .metrics import METRIC_COLUMNS, recovery_metrics
 from .phase import (
@@ -17,3 +16,11 @@ __all__ = [
     "logistic_prob", "make_figures", "recovery_metrics", "rho_weak", "success_rates",
     "transition_curve",
 ]
+
+
+def make_figures(*args, **kwargs):
+    """See :func:`greedybench.analysis.figures.make_figures` (imported lazily: matplotlib is slow
+    to import, and solve jobs only need the metrics)."""
+    from .figures import make_figures as _make_figures
+
+    return _make_figures(*args, **kwargs)

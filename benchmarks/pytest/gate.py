@@ -48,7 +48,8 @@ def run_benchmarks(code_root: Path, out_json: Path, select: str | None) -> dict[
            f"--benchmark-json={out_json}"]
     if select:
         cmd += ["-k", select]
-    env = dict(os.environ, PYTHONPATH=str(code_root), OMP_NUM_THREADS="2", MKL_NUM_THREADS="2")
+    env = dict(os.environ, PYTHONPATH=str(code_root), OMP_NUM_THREADS="2", MKL_NUM_THREADS="2",
+               OMP_WAIT_POLICY="PASSIVE")  # spinning OpenMP threads make a loaded runner far noisier
     proc = subprocess.run(cmd, cwd=code_root, env=env, capture_output=True, text=True)
     if not out_json.exists():
         raise RuntimeError(f"benchmarks did not run against {code_root}:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")

@@ -4,6 +4,7 @@
     greedybench solvers [--solver-file F] [--json]       entries, capabilities, availability
     greedybench instance --ensemble gaussian ... -o F    generate and save one instance
     greedybench solve SOLVER INSTANCE [-o F]             one variant on one instance file
+    greedybench compare FILE [--quick] [--families ...] [--out DIR]   rank a drop-in on the leaderboard grid
 
 Each subcommand is a ``cmd_<name>(args) -> int`` registered in :data:`COMMANDS` by an
 ``add_<name>(subparsers)`` function; a new subcommand (e.g. ``compare`` for drop-in solvers) adds
@@ -208,12 +209,44 @@ def cmd_solve(args) -> int:
 
 
 # ------------------------------------------------------------------------------------------------
+# compare
+
+
+def add_compare(sub):
+    p = sub.add_parser(
+        "compare", help="rank a drop-in solver file on the official leaderboard grid (docs/leaderboard.md)",
+        description="Load a solver entry file (outside the repository is fine) with the registry, run it on "
+                    "the official leaderboard grid (config/leaderboard.yaml, the same instances), and print "
+                    "where it ranks among the stored results/leaderboard.csv rows and why. Writes only under "
+                    "--out; never modifies the stored leaderboard. Exit code 2 for a file that cannot be ranked.")
+    p.add_argument("solver_file", help="path to the solver entry (.py), see docs/examples/my_solver.py")
+    p.add_argument("--families", nargs="+", metavar="FAMILY", help="only these grid families (default: all)")
+    p.add_argument("--quick", action="store_true",
+                   help="the grid's quick subset (one family, two deltas; same instances, scores recomputed "
+                        "for every solver on that subset)")
+    p.add_argument("--out", help="output directory (default: results/compare/<name>/)")
+    p.add_argument("--device", help="cpu or cuda (default: the grid's, cpu; times are comparable on one device only)")
+    p.add_argument("--grid", help=argparse.SUPPRESS)
+    p.add_argument("--stored-rows", help=argparse.SUPPRESS)
+    p.add_argument("--stored-csv", help=argparse.SUPPRESS)
+
+
+@_command
+def cmd_compare(args) -> int:
+    from .leaderboard import compare
+
+    compare(args.solver_file, families=args.families, quick=args.quick, out=args.out, device=args.device,
+            grid_path=args.grid, stored_rows=args.stored_rows, stored_csv=args.stored_csv)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="greedybench", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (add_run, add_solvers, add_instance, add_solve):
+    for add in (add_run, add_solvers, add_instance, add_solve, add_compare):
         add(sub)
     return parser
 

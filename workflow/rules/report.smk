@@ -17,6 +17,7 @@ rule figures:
 
 rule report:
     input:
+        unpack(report_leaderboard),
         figures="results/figures",
     output:
         html="results/report/index.html",

@@ -1,0 +1,144 @@
+"""`greedybench compare`: a drop-in file outside the repository, written from docs/leaderboard.md
+alone, is ranked on the quick grid; broken files get one clear paragraph, exit code 2, and the
+stored leaderboard stays byte-identical."""
+
+import csv
+import hashlib
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from greedybench import leaderboard as lb
+from greedybench.cli import main
+from greedybench.pipeline.config import REPO
+
+# Written from docs/leaderboard.md section 1 only: one-step thresholding by correlation.
+GOOD = '''
+"""Thresholding: keep the s largest |A^H y|, least squares on them."""
+import torch
+
+name = "doc_thresholding"
+capabilities = {"differentiable": False, "trained": False, "complex": True, "gpu": True}
+parameters = {}
+
+def solve(problem):
+    A = problem.A if problem.A.dim() == 3 else problem.A.expand(problem.B, -1, -1)
+    c = (A.mH @ problem.y.unsqueeze(-1)).squeeze(-1)
+    idx = c.abs().topk(problem.s, dim=-1).indices
+    cols = torch.gather(A, 2, idx.unsqueeze(1).expand(-1, A.shape[1], -1))
+    z = torch.linalg.lstsq(cols, problem.y.unsqueeze(-1)).solution.squeeze(-1)
+    x = torch.zeros(problem.B, problem.N, dtype=z.dtype).scatter(1, idx, z)
+    return x.real if x.is_complex() else x
+'''
+
+HEADER = '''
+import torch
+name = "NAME"
+capabilities = {"differentiable": False, "trained": TRAINED, "complex": True, "gpu": True}
+parameters = {}
+'''
+
+BROKEN = {
+    "syntax": ("SyntaxError", HEADER + "def solve(problem)\n    return None\n"),
+    "no_solve": ("'solve' must be a function", HEADER + "def solver(problem):\n    return None\n"),
+    "bad_caps": ("capabilities", HEADER.replace('"gpu": True', '"gpu": "yes"') + "def solve(problem):\n    pass\n"),
+    "shape": ("shape (B, N)",
+              HEADER + "def solve(problem):\n    return torch.zeros(problem.B, problem.N + 1, dtype=torch.float64)\n"),
+    "nan": ("NaN", HEADER + "def solve(problem):\n    return torch.full((problem.B, problem.N), float('nan'), dtype=torch.float64)\n"),
+    "midrun": ("raised RuntimeError", HEADER + textwrap.dedent('''
+        def solve(problem):
+            if problem.s > 6:
+                raise RuntimeError("cannot handle s > 6")
+            return torch.zeros(problem.B, problem.N, dtype=torch.float64)
+        ''')),
+    "not_tensor": ("torch.Tensor", HEADER + "def solve(problem):\n    return [0.0] * problem.N\n"),
+    "builtin_name": ("already used", HEADER.replace("NAME", "omp") + "def solve(problem):\n    pass\n"),
+    "trained": ("trained", HEADER.replace("TRAINED", "True") + textwrap.dedent('''
+        def train(train_batch, val_batch, *, seed, progress=True):
+            return {}
+        def solve(problem, state=None):
+            return torch.zeros(problem.B, problem.N, dtype=torch.float64)
+        ''')),
+}
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+@pytest.fixture
+def stored_untouched():
+    before = {p: _digest(p) for p in (lb.STORED_CSV, lb.STORED_ROWS)}
+    yield
+    assert {p: _digest(p) for p in before} == before, "compare modified the stored leaderboard"
+
+
+def test_docs_solver_outside_repo_is_ranked(tmp_path, stored_untouched):
+    src = tmp_path / "elsewhere" / "doc_thresholding.py"
+    src.parent.mkdir()
+    src.write_text(GOOD)
+    assert REPO not in src.resolve().parents
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "greedybench.cli", "compare", str(src), "--quick", "--out", str(out)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "doc_thresholding ranks" in proc.stdout, proc.stdout
+    table = list(csv.DictReader((out / "ranking.csv").open()))
+    mine = [r for r in table if r["solver"] == "doc_thresholding"]
+    assert len(mine) == 1 and mine[0]["rank"] and mine[0]["status"] == "ok"
+    assert float(mine[0]["auc_gaussian_gaussian"]) > 0
+    assert list(table[0])[:4] == ["rank", "solver", "entry", "auc_gaussian_gaussian"]
+    if lb.STORED_ROWS.is_file():  # ranked among the stored solvers, re-scored on the same subset
+        assert len([r for r in table if r["rank"]]) > 1
+        assert "why:" in proc.stdout
+    for name in ("results.csv", "cells.csv", "summary.txt", "report.html"):
+        assert (out / name).is_file()
+    html = (out / "report.html").read_text()
+    assert "doc_thresholding" in html and "leaderboard-table" in html
+    cells = lb.read_rows(out / "cells.csv")
+    assert len(cells) == 2 * len(lb.load_grid().rho) and {c["status"] for c in cells} == {"ok"}
+    assert not (tmp_path / "results").exists()  # nothing written outside --out
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN))
+def test_broken_solver_gets_clear_message(kind, tmp_path, capsys, stored_untouched):
+    expect, text = BROKEN[kind]
+    path = tmp_path / f"broken_{kind}.py"
+    path.write_text(text.replace("NAME", f"broken_{kind}").replace("TRAINED", "False"))
+    out = tmp_path / "out"
+    rc = main(["compare", str(path), "--quick", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert str(path) in err and expect in err, err
+    assert "results/leaderboard.csv was not touched" in err
+    assert len(err.strip().splitlines()) == 1  # one paragraph
+    assert not (out / "ranking.csv").exists()
+
+
+def test_bad_arguments(tmp_path, capsys, stored_untouched):
+    src = tmp_path / "doc_thresholding.py"
+    src.write_text(GOOD)
+    assert main(["compare", str(src), "--families", "nope", "--out", str(tmp_path / "o")]) == 2
+    assert "unknown family 'nope'" in capsys.readouterr().err
+    assert main(["compare", str(tmp_path / "missing.py")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["compare", str(src), "--quick", "--out", str(lb.STORED_CSV.parent)]) == 2
+    assert "stored leaderboard" in capsys.readouterr().err
+
+
+def test_real_only_solver_is_not_applicable_on_complex_family():
+    from greedybench.registry import load_entry, Variant
+
+    grid = lb.load_grid()
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "real_only.py"
+        p.write_text(GOOD.replace('"complex": True', '"complex": False').replace("doc_thresholding", "real_only"))
+        entry = load_entry(p)
+        cells, _ = lb.run_family(Variant(entry), grid, "dft_latent", Path(d) / "never_read")
+    assert [c["status"] for c in cells] == ["not_applicable"]
+    assert "real-only" in cells[0]["reason"]

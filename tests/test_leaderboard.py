@@ -1,0 +1,312 @@
+"""The leaderboard: grid file, score definition (ties, failures, degenerate columns), determinism,
+and the CI reproducibility check of the stored results/leaderboard.csv (docs/leaderboard.md)."""
+
+import gzip
+import math
+
+import pytest
+
+from greedybench import leaderboard as lb
+from greedybench.pipeline.io import fmt
+from greedybench.registry import discover
+
+GRID = lb.load_grid()
+DELTAS = (0.2, 0.5, 0.8)
+
+
+# ------------------------------------------------------------------------------------------------
+# synthetic cell rows
+
+
+def _cells(solver, family="f1", *, rates=None, time=1e-3, status="ok", n=10, deltas=DELTAS,
+           rhos=(0.1, 0.2, 0.3, 0.4), m=20, reason=""):
+    """One row per (delta, rho); ``rates(delta, rho)`` -> successes out of n."""
+    rows = []
+    for d in deltas:
+        for rho in rhos:
+            s = round(rho * m)
+            k = rates(d, rho) if rates else n
+            rows.append({"grid_version": "1", "grid_sha": "x", "solver": solver, "entry": solver.split("[")[0],
+                         "solver_version": "v", "params": "{}", "family": family, "ensemble": "gaussian",
+                         "signal": "uniform", "amplitude": "gaussian", "N": "100", "delta": repr(d),
+                         "rho": repr(s / m), "m": str(m), "s": str(s), "seed": "1", "n_trials": str(n),
+                         "n_success": str(0 if status == "error" else k), "n_exact_support": "0",
+                         "status": status, "reason": reason,
+                         "time_per_problem_s": "" if status == "error" else repr(time),
+                         "instance_sha256": "", "device": "cpu", "dtype": "float64", "threads": "1",
+                         "machine": "m", "torch_version": "t", "numpy_version": "n", "greedybench_version": "g",
+                         "git_commit": "c"})
+    return rows
+
+
+def _grid(families=("f1",), deltas=DELTAS):
+    fam = {"ensemble": "gaussian", "signal": "uniform", "amplitude": "gaussian", "normalize": False,
+           "shared_A": False, "K": None, "block": None}
+    from dataclasses import replace
+
+    return replace(GRID, families={f: dict(fam) for f in families}, delta=tuple(deltas))
+
+
+def _step(threshold):
+    return lambda d, rho: 10 if rho <= threshold else 0
+
+
+def test_official_grid_file():
+    assert GRID.version == 1
+    assert list(GRID.families) == ["gaussian_gaussian", "gaussian_rademacher", "dct_gaussian", "dft_latent"]
+    assert len(GRID.sha) == 16 and GRID.sha == lb.load_grid().sha
+    q = GRID.subset(quick=True)
+    assert q.sha == GRID.sha and not q.is_full and GRID.is_full
+    assert list(q.families) == ["gaussian_gaussian"] and q.delta == (0.35, 0.65)
+    for d in GRID.delta:  # every delta has distinct sparsities (no merged cells)
+        assert len(GRID.cells(d)) == len(GRID.rho)
+
+
+def test_grid_file_errors_name_the_key(tmp_path):
+    text = lb.GRID_FILE.read_text()
+    bad = tmp_path / "g.yaml"
+    bad.write_text(text.replace("trials: 10", "trials: 10\ntrails: 3"))
+    with pytest.raises(lb.LeaderboardError, match="trails"):
+        lb.load_grid(bad)
+    bad.write_text(text.replace("ensemble: partial_dct", "ensemble: partial_dtc"))
+    with pytest.raises(lb.LeaderboardError, match="families.dct_gaussian.ensemble"):
+        lb.load_grid(bad)
+    with pytest.raises(lb.LeaderboardError, match="unknown family 'nope'"):
+        GRID.subset(["nope"])
+
+
+def test_family_score_degenerate_columns():
+    # all success everywhere: v = largest rho tried at each delta; area = 0.4 * 0.6
+    area, pts = lb.family_score(_cells("a"), DELTAS)
+    assert [f for _, _, f in pts] == ["all_success"] * 3
+    assert area == pytest.approx(0.4 * 0.6)
+    # all failure: 0
+    area, pts = lb.family_score(_cells("a", rates=lambda d, r: 0), DELTAS)
+    assert area == 0.0 and {f for _, _, f in pts} == {"all_failure"}
+    # a clean step between rho 0.2 and 0.3: separated, rho* = 0.25 at every delta
+    area, pts = lb.family_score(_cells("a", rates=_step(0.2)), DELTAS)
+    assert {f for _, _, f in pts} == {"separated"}
+    assert area == pytest.approx(0.25 * 0.6)
+    # a delta with no cells counts 0 (trapezoid over the grid's deltas)
+    rows = [r for r in _cells("a", rates=_step(0.2)) if r["delta"] != "0.8"]
+    area, pts = lb.family_score(rows, DELTAS)
+    assert pts[-1] == (0.8, 0.0, "missing")
+    assert area == pytest.approx(0.25 * 0.3 + 0.5 * 0.25 * 0.3)
+    # an ordinary logistic column is clipped to the rho range
+    rows = _cells("a", rates=lambda d, r: {0.1: 10, 0.2: 7, 0.3: 3, 0.4: 0}[r])
+    area, pts = lb.family_score(rows, DELTAS)
+    assert all(f == "ok" and 0.2 < v < 0.3 for _, v, f in pts)
+
+
+def test_rank_ties_broken_by_time_then_name():
+    g = _grid()
+    rows = (_cells("beta", rates=_step(0.2), time=2e-3) + _cells("alpha", rates=_step(0.2), time=2e-3)
+            + _cells("fast", rates=_step(0.2), time=1e-3) + _cells("best", rates=_step(0.3), time=9e-3))
+    table = lb.compute_leaderboard(rows, g)
+    assert [(r["rank"], r["solver"]) for r in table] == [("1", "best"), ("2", "fast"), ("3", "alpha"), ("4", "beta")]
+    assert table[1]["auc_mean"] == table[2]["auc_mean"] == table[3]["auc_mean"] == "0.1500"
+    assert table[0]["auc_f1"] == "0.2100" and table[0]["status"] == "ok"
+    # no successful problem: the time is empty and sorts last among equal scores
+    zero = _cells("zero", rates=lambda d, r: 0) + _cells("aaa_zero", rates=lambda d, r: 0, time=5e-3)
+    table = lb.compute_leaderboard(rows + zero, g)
+    assert [r["solver"] for r in table][-2:] == ["aaa_zero", "zero"]
+    assert table[-1]["median_time_success_s"] == "" and table[-1]["rank"] == "6"
+
+
+def test_failures_are_shown_and_counted():
+    g = _grid(("f1", "f2"))
+    ok = _cells("good", "f1", rates=_step(0.3)) + _cells("good", "f2", rates=_step(0.3))
+    # one failing batch in f1: counted as 10 failures, status errors, still ranked
+    some = _cells("flaky", "f1", rates=_step(0.3)) + _cells("flaky", "f2", rates=_step(0.3))
+    some[0].update(status="error", n_success="0", time_per_problem_s="", reason="raised ValueError: boom")
+    allbad = (_cells("broken", "f1", status="error", reason="output holds NaN")
+              + _cells("broken", "f2", status="error", reason="output holds NaN"))
+    realonly = _cells("realonly", "f1", rates=_step(0.3)) + [
+        {"solver": "realonly", "entry": "realonly", "family": "f2", "status": "not_applicable",
+         "reason": "real-only solver", "n_trials": "0", "n_success": "0"}]
+    status = [{"solver": "ghost", "entry": "ghost", "status": "unavailable", "reason": "import failed: SyntaxError",
+               "n_trials": "0", "n_success": "0"},
+              {"solver": "net", "entry": "net", "status": "not_ranked", "reason": "trained solver", "n_trials": "0",
+               "n_success": "0"}]
+    table = {r["solver"]: r for r in lb.compute_leaderboard(ok + some + allbad + realonly + status, g)}
+    assert table["good"]["rank"] == "1" and table["good"]["status"] == "ok"
+    assert table["flaky"]["status"] == "errors" and table["flaky"]["rank"] == "2"
+    assert "1 of 24 batches failed" in table["flaky"]["status_detail"] and "boom" in table["flaky"]["status_detail"]
+    assert float(table["flaky"]["success_rate"]) < float(table["good"]["success_rate"])
+    assert table["realonly"]["status"] == "partial" and table["realonly"]["auc_f2"] == "0.0000"
+    assert float(table["realonly"]["auc_mean"]) == pytest.approx(float(table["good"]["auc_mean"]) / 2, abs=1e-4)
+    assert table["broken"]["status"] == "failed" and table["broken"]["rank"] == ""
+    assert table["broken"]["auc_mean"] == "0.0000" and table["broken"]["median_time_success_s"] == ""
+    assert table["ghost"]["status"] == "unavailable" and table["ghost"]["rank"] == ""
+    assert "SyntaxError" in table["ghost"]["status_detail"]
+    assert table["net"]["status"] == "not_ranked" and table["net"]["auc_f1"] == ""
+    order = [r["solver"] for r in lb.compute_leaderboard(ok + some + allbad + realonly + status, g)]
+    assert order == ["good", "flaky", "realonly", "broken", "net", "ghost"]
+
+
+def test_weighted_median_time():
+    assert lb._weighted_median([(3.0, 1), (1.0, 2), (2.0, 0)]) == 1.0
+    assert lb._weighted_median([(1.0, 1), (3.0, 1)]) == 2.0
+    assert math.isnan(lb._weighted_median([(1.0, 0)]))
+
+
+def test_rows_and_table_are_deterministic(tmp_path):
+    g = _grid()
+    rows = _cells("b", rates=_step(0.2)) + _cells("a", rates=_step(0.3))
+    lb.write_rows(tmp_path / "r1.csv.gz", rows)
+    lb.write_rows(tmp_path / "r2.csv.gz", list(reversed(rows)))
+    assert (tmp_path / "r1.csv.gz").read_bytes() == (tmp_path / "r2.csv.gz").read_bytes()
+    back = lb.read_rows(tmp_path / "r1.csv.gz")
+    t1 = lb.leaderboard_csv_text(lb.compute_leaderboard(back, g), list(g.families))
+    t2 = lb.leaderboard_csv_text(lb.compute_leaderboard(list(reversed(back)), g), list(g.families))
+    assert t1 == t2
+
+
+def test_plan_lists_every_builtin_entry():
+    entries = discover()
+    variants, status = lb.plan_entries(GRID, entries)
+    planned = {v.entry.name for v in variants.values()} | {r["entry"] for r in status}
+    assert planned == {e.name for e in entries.values()}
+    for r in status:
+        assert r["status"] in ("unavailable", "not_ranked") and r["reason"]
+    for v in variants.values():
+        assert not v.entry.trained and v.entry.name not in GRID.not_ranked
+
+
+# ------------------------------------------------------------------------------------------------
+# the stored leaderboard (CI reproducibility check)
+
+
+def _stored():
+    if not lb.STORED_CSV.is_file() or not lb.STORED_ROWS.is_file():
+        pytest.fail(f"{lb.STORED_CSV} and {lb.STORED_ROWS} must be committed; regenerate them with "
+                    "`snakemake --cores 2 --workflow-profile profiles/local leaderboard`")
+    return lb.read_rows(lb.STORED_ROWS)
+
+
+def test_stored_leaderboard_is_a_function_of_the_stored_rows():
+    rows = _stored()
+    assert {r["grid_sha"] for r in rows} == {GRID.sha}, "stored rows were made on another grid: regenerate"
+    text = lb.leaderboard_csv_text(lb.compute_leaderboard(rows, GRID), list(GRID.families))
+    assert text == lb.STORED_CSV.read_text()
+    raw = lb.STORED_ROWS.read_bytes()
+    assert len(raw) < 1_000_000 and gzip.decompress(raw)
+
+
+def test_stored_leaderboard_covers_every_entry_and_is_current():
+    import csv
+
+    rows = list(csv.DictReader(lb.STORED_CSV.open()))
+    entries = discover()
+    assert {r["entry"] for r in rows} >= {e.name for e in entries.values()}
+    variants, _ = lb.plan_entries(GRID, entries)
+    stored = {r["solver"]: r for r in rows}
+    stale = [f"{v.name} (stored {stored[v.name]['solver_version'] if v.name in stored else 'missing'}, now {v.version})"
+             for v in variants.values() if stored.get(v.name, {}).get("solver_version") != v.version]
+    assert not stale, ("results/leaderboard.csv is stale for: " + ", ".join(stale)
+                       + "; regenerate it: snakemake --cores 2 --workflow-profile profiles/local leaderboard")
+
+
+SUBSET = ("omp", "htp[n_iter=100,step=1.0]")
+
+
+def test_rerun_subset_reproduces_stored_rows(tmp_path):
+    """Two solvers, one family, two deltas: same instances (checksums), same counts and statuses,
+    and the same non-timing leaderboard columns when both are scored on that subset."""
+    from greedybench.pipeline.io import set_threads
+
+    rows = _stored()
+    grid = GRID.subset(["gaussian_gaussian"], deltas=[0.35, 0.65])
+    variants = {v.name: v for v in lb.plan_entries(GRID, discover())[0].values()}
+    stored = [r for r in rows if r["solver"] in SUBSET and r["family"] == "gaussian_gaussian"
+              and r["delta"] in ("0.35", "0.65")]
+    for name in SUBSET:
+        if name not in variants:
+            pytest.skip(f"{name} is not runnable now")
+        versions = {r["solver_version"] for r in stored if r["solver"] == name}
+        if versions != {variants[name].version}:
+            pytest.skip(f"{name} changed since the leaderboard was made ({versions} vs {variants[name].version}); "
+                        "test_stored_leaderboard_covers_every_entry_and_is_current reports it")
+    fam_dir = lb.STORED_INSTANCES / "gaussian_gaussian"
+    if not lb.instances_valid(fam_dir, grid, "gaussian_gaussian"):
+        fam_dir = lb.generate_family(tmp_path / "gaussian_gaussian", grid, "gaussian_gaussian", deltas=grid.delta)
+    set_threads(1)
+    fresh = []
+    for name in SUBSET:
+        cells, _ = lb.run_family(variants[name], grid, "gaussian_gaussian", fam_dir)
+        fresh += [{k: fmt(c.get(k)) for k in lb.CELL_COLUMNS} for c in cells]
+    key = lambda r: (r["solver"], r["delta"], r["s"])  # noqa: E731
+    compare_cols = ("solver_version", "grid_sha", "N", "m", "s", "rho", "seed", "n_trials", "n_success",
+                    "n_exact_support", "status", "instance_sha256", "device", "dtype")
+    assert len(stored) == len(fresh) == 2 * 2 * len(GRID.rho)
+    got = {key(r): {c: r[c] for c in compare_cols} for r in fresh}
+    want = {key(r): {c: r[c] for c in compare_cols} for r in stored}
+    assert got == want
+    drop = set(lb.TIMING_COLUMNS) | set(lb.PROVENANCE_KEYS) - {"device", "dtype"}
+    t_new = [{k: v for k, v in r.items() if k not in drop} for r in lb.compute_leaderboard(fresh, grid)]
+    t_old = [{k: v for k, v in r.items() if k not in drop} for r in lb.compute_leaderboard(stored, grid)]
+    # the rank may swap only through the time tie-break; compare the scores per solver
+    by = lambda t: {r["solver"]: {k: v for k, v in r.items() if k != "rank"} for r in t}  # noqa: E731
+    assert by(t_new) == by(t_old)
+
+
+# ------------------------------------------------------------------------------------------------
+# the pipeline stages on a broken entry (failures recorded, never raised)
+
+FLAKY = '''
+import torch
+name = "flaky_lb"
+capabilities = {"differentiable": False, "trained": False, "complex": False, "gpu": True}
+parameters = {}
+
+def solve(problem):
+    if problem.s > 6:
+        raise RuntimeError("cannot handle s > 6")
+    if problem.s == 5:
+        return torch.full((problem.B, problem.N), float("nan"), dtype=torch.float64)
+    return torch.zeros(problem.B, problem.N, dtype=torch.float64)
+'''
+
+
+def test_stages_record_failures_and_unavailable_entries(tmp_path):
+    from greedybench.pipeline.io import set_threads
+    from greedybench.registry import Variant, load_entry
+
+    good = tmp_path / "flaky_lb.py"
+    good.write_text(FLAKY)
+    bad = tmp_path / "broken_lb.py"
+    bad.write_text("name = 'broken_lb'\ndef solve(problem)\n")
+    entries = discover([good, bad], refresh=True)
+    _, status = lb.plan_entries(GRID, entries)
+    st = {r["solver"]: r for r in status}
+    assert st["broken_lb"]["status"] == "unavailable" and "SyntaxError" in st["broken_lb"]["reason"]
+    assert st["broken_lb"]["solver_version"]  # hashed from the bytes even though it does not parse
+
+    grid = GRID.subset(["gaussian_gaussian", "dft_latent"], deltas=[0.35, 0.65])
+    inst = lb.STORED_INSTANCES / "gaussian_gaussian"
+    if not lb.instances_valid(inst, grid, "gaussian_gaussian"):
+        inst = lb.generate_family(tmp_path / "inst" / "gaussian_gaussian", grid, "gaussian_gaussian",
+                                  deltas=grid.delta)
+    set_threads(1)
+    v = Variant(load_entry(good))
+    cells, _ = lb.run_family(v, grid, "gaussian_gaussian", inst)  # never raises
+    na, _ = lb.run_family(v, grid, "dft_latent", tmp_path / "not_needed")
+    errs = [c for c in cells if c["status"] == "error"]
+    assert errs and all(c["n_success"] == 0 for c in errs)
+    assert any("NaN" in c["reason"] for c in errs) and any("cannot handle" in c["reason"] for c in errs)
+    assert [c["status"] for c in na] == ["not_applicable"]
+    files = tmp_path / "flaky.csv"
+    lb.write_rows(files, cells + na)
+    # aggregate twice: identical bytes
+    for i in (1, 2):
+        lb.leaderboard_stage(tmp_path / f"lb{i}.csv", tmp_path / f"rows{i}.csv.gz", cell_files=[files],
+                             grid_path=lb.GRID_FILE, status_rows=status)
+    assert (tmp_path / "lb1.csv").read_bytes() == (tmp_path / "lb2.csv").read_bytes()
+    assert (tmp_path / "rows1.csv.gz").read_bytes() == (tmp_path / "rows2.csv.gz").read_bytes()
+    import csv
+
+    table = {r["solver"]: r for r in csv.DictReader((tmp_path / "lb1.csv").open())}
+    assert table["flaky_lb"]["status"] == "errors" and table["flaky_lb"]["rank"] == "1"
+    assert "batches failed" in table["flaky_lb"]["status_detail"]
+    assert table["broken_lb"]["status"] == "unavailable" and table["broken_lb"]["rank"] == ""
+    assert {r["status"] for r in table.values()} >= {"errors", "unavailable", "not_ranked"}

@@ -2,19 +2,29 @@
 
 Every file a stage produces is written under a temporary name in the same directory and moved
 into place with ``os.replace``: an interrupted job leaves no file that a later run would trust
-(Snakemake also marks the outputs of a killed job incomplete).
+(Snakemake also marks the outputs of a killed job incomplete). Temporary names carry the writer's
+pid (``.{name}.tmp-{pid}...``); the next write of the same target removes those of dead writers,
+so a killed run leaves no stray file behind once it has been rerun.
+
+Fault injection (tests/test_faults.py, docs/reliability.md): with ``GREEDYBENCH_FAULT`` set to
+``kill:<glob>`` or ``raise:<glob>``, a write whose target path matches ``<glob>`` (fnmatch) stops at
+its commit point -- temporary file or directory complete and fsynced, not yet renamed -- by
+SIGKILL to the whole process group (Snakemake and its jobs) or by raising ``RuntimeError``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import fnmatch
+import glob
 import io
 import json
 import math
 import os
 import platform
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -32,15 +42,51 @@ def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but not ours (EPERM)
+        return True
+    return True
+
+
+def _remove_stale_tmp(path: Path) -> None:
+    """Remove ``.{name}.tmp-{pid}...`` siblings of ``path`` left by a writer that was killed."""
+    prefix = f".{path.name}.tmp-"
+    for tmp in path.parent.glob(glob.escape(prefix) + "*"):
+        pid = tmp.name[len(prefix):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _pid_alive(int(pid)):
+            continue
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+
+
+def _fault_point(path: Path) -> None:
+    """The GREEDYBENCH_FAULT hook (module docstring): called just before a temporary is renamed."""
+    spec = os.environ.get("GREEDYBENCH_FAULT", "")
+    action, _, pattern = spec.partition(":")
+    if not pattern or not fnmatch.fnmatch(Path(path).as_posix(), pattern):
+        return
+    if action == "kill":
+        os.killpg(os.getpgid(0), signal.SIGKILL)
+    raise RuntimeError(f"GREEDYBENCH_FAULT={spec}: injected failure before committing {path}")
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_tmp(path)
     tmp = _tmp_name(path)
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        _fault_point(path)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -60,10 +106,12 @@ def atomic_dir(path):
     """Yield a fresh temporary directory next to ``path``; on success it replaces ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    _remove_stale_tmp(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent))
     os.chmod(tmp, 0o755)
     try:
         yield tmp
+        _fault_point(path)
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)

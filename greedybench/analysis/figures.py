@@ -454,8 +454,9 @@ def _aggregate_soft_vs_hard(rows: pd.DataFrame) -> pd.DataFrame:
         r["n"] = r["n_iter"] if "n_iter" in r.columns else "final"
     r["_l"] = np.log10(r["diff"].astype(float) + 1e-12)
     has_bound = "bound" in r.columns and pd.to_numeric(r["bound"], errors="coerce").notna().any()
-    if has_bound:
-        r["_b"] = np.log10(pd.to_numeric(r["bound"], errors="coerce") + 1e-12)
+    if has_bound:  # geometric mean over the finite bounds only (an infinite one is vacuous)
+        b = pd.to_numeric(r["bound"], errors="coerce")
+        r["_b"] = np.log10(b.where(np.isfinite(b)) + 1e-12)
     g = r.groupby(["algorithm", "n", "tau"], sort=True)
     out = g["_l"].agg(["mean", "std", "size"]).reset_index()
     out["std"] = out["std"].fillna(0.0)
@@ -463,12 +464,13 @@ def _aggregate_soft_vs_hard(rows: pd.DataFrame) -> pd.DataFrame:
     out["lo"] = 10 ** (out["mean"] - out["std"])
     out["hi"] = 10 ** (out["mean"] + out["std"])
     out = out.rename(columns={"size": "trials"}).drop(columns=["mean", "std"])
-    if has_bound:  # infinite (vacuous) bounds stay infinite and are not drawn
+    if has_bound:  # nan where no bound of the group is finite (not drawn)
         out["bound_geomean"] = 10 ** g["_b"].mean().to_numpy()
     return out
 
 
-def _soft_vs_hard(man, csv):
+def _soft_vs_hard(man, csv, fig2=None):
+    _fig2(man, fig2)
     fid = "soft_vs_hard"
     if csv is None or not Path(csv).is_file():
         man.skip(fid, "soft_vs_hard", "no soft-vs-hard CSV given" if csv is None else f"{csv} not found")
@@ -515,10 +517,137 @@ def _soft_vs_hard(man, csv):
     man.add(fid, fig, cap, "soft_vs_hard", [src], title)
 
 
+
+_FIG2_FLOOR = 1e-12
+
+
+def _fig2(man, csv):
+    """Fig. 2 panels from the pipeline's fig2.csv (per-iteration geometric means with the Theorem
+    1/2 bounds) and the bound-vs-measured scatter; nothing (and no skip entry) when not given."""
+    if csv is None:
+        return
+    if not Path(csv).is_file():
+        man.skip("fig2", "soft_vs_hard", f"{csv} not found")
+        return
+    t = pd.read_csv(csv)
+    need = {"algorithm", "n", "tau", "geomean", "lo", "hi"}
+    if need - set(t.columns) or t.empty:
+        man.skip("fig2", "soft_vs_hard", f"{csv}: no rows" if t.empty else
+                 f"{csv} lacks columns {sorted(need - set(t.columns))}")
+        return
+    import seaborn as sns
+    algos = list(dict.fromkeys(t["algorithm"]))
+    has_b = "bound_geomean" in t.columns and np.isfinite(pd.to_numeric(t["bound_geomean"], errors="coerce")).any()
+    fig = Figure(figsize=(5.0 * len(algos), 4.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(algos), sharey=True))
+    for ax, algo in zip(axes, algos):
+        g = t[t["algorithm"] == algo]
+        ns = sorted(g["n"].unique())
+        for col, n in zip(sns.color_palette("viridis", len(ns)), ns):
+            c = g[g["n"] == n].sort_values("tau")
+            ax.plot(c["tau"], c["geomean"], "o-", color=col, ms=3.5, label=f"n = {n}")
+            ax.fill_between(c["tau"], c["lo"], c["hi"], color=col, alpha=0.2, lw=0)
+            if has_b:
+                b = pd.to_numeric(c["bound_geomean"], errors="coerce")
+                if np.isfinite(b).any():
+                    ax.plot(c["tau"], b, "--", color=col, lw=1.3, label=f"bound, n = {n}")
+        ax.axhline(_FIG2_FLOOR, color="grey", lw=0.8, ls=":", label="floor 1e-12 (identical)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(r"softsort temperature $\tau$")
+        ax.set_ylabel(r"$\|x^{(n)} - \tilde x^{(n)}\|_2 / \|x^{(n)}\|_2$")
+        step = g["step"].dropna().unique() if "step" in g.columns else []
+        ax.set_title(f"Soft-{algo} vs {algo}" + (f" (step {step[0]:g})" if len(step) else ""), fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, ncol=2)
+    first = t.iloc[0]
+    setup = ", ".join(f"{k} = {first[k]:g}" for k in ("m", "N", "s", "sigma") if k in t.columns)
+    trials = ", ".join(f"{a}: {int(t.loc[t['algorithm'] == a, 'trials'].max())}" for a in algos) \
+        if "trials" in t.columns else "?"
+    title = "Fig. 2: soft vs hard iterates against the temperature, with the Theorem 1/2 bounds"
+    fig.suptitle(title, fontsize=11)
+    src = man.source("fig2", t)
+    bound_txt = "no bounds computed (soft_vs_hard.bounds: false)."
+    if has_b:
+        viol = int(pd.to_numeric(t["violations"], errors="coerce").fillna(0).sum())
+        bound_txt = (f"Dashed: geometric mean of the Theorem 1 (OMP) / Theorem 2 (IHT) bound divided by "
+                     f"||x^n||, over the trials where it is finite (finite for "
+                     f"{100 * float(pd.to_numeric(t['frac_finite']).mean()):.0f} % of all (trial, n, tau); "
+                     f"missing where no trial's bound is finite); violations (bound < measured): {viol}.")
+    cap = (f"Difference error ||x^n - x~^n|| / ||x^n|| between the n-th hard iterate and the soft (SoftSort) "
+           f"one on the same (A, y), against tau (reference Fig. 2), log-log. Curves: geometric mean over "
+           f"trials (1e-12 added before the log: 1e-12 means identical); bands: 10^(mean +- std of log10). "
+           f"{bound_txt} Setup: family {first.get('family', '?')}, {setup}; trials {trials}; iterations "
+           + "; ".join(f"{a}: {_fmt_list(sorted(t.loc[t['algorithm'] == a, 'n'].unique()))}" for a in algos)
+           + f"; tau from {t['tau'].min():.2g} to {t['tau'].max():.2g}.")
+    man.add("fig2", fig, cap, "soft_vs_hard", [src], title)
+    if has_b:
+        _fig2_scatter(man, t, algos, src)
+    else:
+        man.skip("fig2_bounds", "soft_vs_hard", "fig2.csv has no finite bound (soft_vs_hard.bounds: false?)")
+
+
+def _fig2_scatter(man, t, algos, src):
+    d = t.copy()
+    for k in ("bound_geomean", "measured_finite_geomean", "tightness", "violations"):
+        d[k] = pd.to_numeric(d[k], errors="coerce")
+    d = d[np.isfinite(d["bound_geomean"]) & np.isfinite(d["measured_finite_geomean"])]
+    if d.empty:
+        man.skip("fig2_bounds", "soft_vs_hard", "no (n, tau) with a finite bound")
+        return
+    fig = Figure(figsize=(5.6, 5.0), layout="constrained")
+    ax = fig.subplots()
+    markers = dict(zip(algos, "osD^v<>"))
+    import seaborn as sns
+    for algo in algos:
+        g = d[d["algorithm"] == algo]
+        ns = sorted(t.loc[t["algorithm"] == algo, "n"].unique())
+        for col, n in zip(sns.color_palette("viridis", len(ns)), ns):
+            c = g[g["n"] == n]
+            if len(c):
+                ax.scatter(c["measured_finite_geomean"], c["bound_geomean"], marker=markers[algo], color=col,
+                           s=22, edgecolor="k", lw=0.3, label=f"{algo}, n = {n}")
+    lo = min(d["measured_finite_geomean"].min(), d["bound_geomean"].min()) / 2
+    hi = max(d["measured_finite_geomean"].max(), d["bound_geomean"].max()) * 2
+    ax.plot([lo, hi], [lo, hi], color="k", lw=1.0, label="bound = measured")
+    ax.fill_between([lo, hi], [lo / 1e3, hi / 1e3], [lo, hi], color="red", alpha=0.08, lw=0,
+                    label="violation region")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel("measured ||x^n - x~^n|| / ||x^n|| (geo. mean, finite-bound trials)")
+    ax.set_ylabel("bound / ||x^n|| (geometric mean)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    title = "Bound vs measured difference error (Fig. 2 grid)"
+    ax.set_title(title, fontsize=10)
+    nontriv = d[d["measured_finite_geomean"] > 10 * _FIG2_FLOOR]
+    parts = []
+    for algo in algos:
+        r = nontriv.loc[nontriv["algorithm"] == algo, "tightness"].dropna()
+        if len(r):
+            parts.append(f"{algo}: median {r.median():.3g} (range {r.min():.3g} - {r.max():.3g}, {len(r)} points)")
+        else:
+            parts.append(f"{algo}: no point above the 1e-12 floor with a finite bound")
+    viol = int(d["violations"].fillna(0).sum())
+    cap = (f"Each point is one (algorithm, n, tau) of the Fig. 2 grid with at least one finite bound: x the "
+           f"measured difference error, y the bound divided by ||x^n||, both geometric means over the trials "
+           f"whose bound is finite. Above the diagonal means valid; violations (a trial whose finite bound "
+           f"is below its measured error by more than rounding): {viol}. Tightness ratio (geometric mean over "
+           f"those trials of (bound + 1e-12) / (measured + 1e-12)), over the points whose measured error is "
+           f"above 1e-11: " + "; ".join(parts) + f". {len(d)} of {len(t)} grid points have a finite bound.")
+    man.add("fig2_bounds", fig, cap, "soft_vs_hard", [src], title)
+
+
 # ---------------------------------------------------------------------------------- training
 
 
 def _training(man, training):
+    """Fig. 3 panels per trained net. ``training[net]``: ``loss_csv`` (epoch, train_loss, val_loss),
+    ``weights_csv`` (index, weight, in_hidden_set), ``errors_csv`` (method, rel_err, optional role =
+    net / baseline), optional ``baselines`` ({name: loss}) and ``description``. An empty loss or
+    weights table (a net without history or selection weights) leaves its panel out."""
     if not training:
         man.skip("training", "training", "no trained nets given (extras['training'])")
         return
@@ -533,44 +662,67 @@ def _training(man, training):
         loss = pd.read_csv(paths["loss_csv"])
         w = pd.read_csv(paths["weights_csv"])
         err = pd.read_csv(paths["errors_csv"])
-        fig = Figure(figsize=(15.5, 4.2), layout="constrained")
-        ax1, ax2, ax3 = fig.subplots(1, 3)
-        # (a) loss curves with baselines
-        ax1.plot(loss["epoch"], loss["train_loss"], lw=1.0, label="train")
-        ax1.plot(loss["epoch"], loss["val_loss"], lw=1.0, label="validation")
-        best = loss.loc[loss["val_loss"].idxmin()]
-        ax1.axhline(best["val_loss"], color="C2", ls=":", lw=1.2,
-                    label=f"best net (epoch {int(best['epoch'])}): {best['val_loss']:.3g}")
+        if err.empty:
+            man.skip(fid, "training", f"{net}: no test errors in {paths['errors_csv']}")
+            continue
+        has_loss = len(loss) > 0 and {"epoch", "train_loss", "val_loss"} <= set(loss.columns)
+        has_w = len(w) > 0 and {"index", "weight", "in_hidden_set"} <= set(w.columns)
+        panels = ["loss"] * has_loss + ["weights"] * has_w + ["errors"]
+        fig = Figure(figsize=(5.2 * len(panels), 4.2), layout="constrained")
+        axes = dict(zip(panels, np.atleast_1d(fig.subplots(1, len(panels)))))
+        letters = dict(zip(panels, "abc"))
         baselines = spec.get("baselines")
         base_note = "given with the run"
         if not baselines:  # mean squared relative error of the plain algorithms (= MSE if ||x|| = 1)
             base_note = "mean of rel_err^2 over the test samples (equals the MSE when ||x|| = 1)"
-            baselines = {m: float((err.loc[err["method"] == m, "rel_err"] ** 2).mean())
-                         for m in err["method"].unique()
-                         if str(m).lower() in ("omp", "iht")}
-        for i, (name, val) in enumerate(baselines.items()):
-            ax1.axhline(val, color=f"C{3 + i}", ls="--", lw=1.2, label=f"{name}: {val:.3g}")
-        ax1.set_yscale("log")
-        ax1.set_xlabel("epoch")
-        ax1.set_ylabel("loss (MSE, mean ||x_hat - x||^2)")
-        ax1.set_title("(a) training and validation loss", fontsize=10)
-        ax1.legend(fontsize=7)
-        ax1.grid(alpha=0.3, which="both")
-        # (b) learned |w| against the hidden set
-        inT = w["in_hidden_set"].astype(str).str.lower().isin(("true", "1", "1.0"))
-        ax2.vlines(w["index"][inT], 0, 1, color="0.75", lw=2.5, label="oracle weights 1_T")
-        for mask, col, lab in ((~inT, "C0", "learned |w|, outside T"), (inT, "C3", "learned |w|, in T")):
-            ax2.vlines(w["index"][mask], 0, w["weight"][mask].abs(), color=col, lw=0.9)
-            ax2.plot(w["index"][mask], w["weight"][mask].abs(), "o", color=col, ms=2.5, label=lab)
-        ax2.axhline(1.0, color="0.5", ls=":", lw=0.8, label="initial weights (ones)")
-        ax2.set_xlabel("atom index i")
-        ax2.set_ylabel("|w_i| (dimensionless)")
-        k = int(inT.sum())
-        top = set(w.loc[w["weight"].abs().nlargest(k).index, "index"]) if k else set()
-        hits = len(top & set(w["index"][inT]))
-        ax2.set_title(f"(b) learned weights: top-{k} |w| hit {hits}/{k} of T", fontsize=10)
-        ax2.legend(fontsize=7)
+            if "role" in err.columns:
+                names = list(dict.fromkeys(err.loc[err["role"] == "baseline", "method"]))
+            else:
+                names = [m for m in err["method"].unique() if str(m).lower() in ("omp", "iht")]
+            baselines = {m: float((err.loc[err["method"] == m, "rel_err"] ** 2).mean()) for m in names}
+        k = 0
+        if has_loss:  # (a) loss curves with baselines
+            ax1 = axes["loss"]
+            ax1.plot(loss["epoch"], loss["train_loss"], lw=1.0, label="train")
+            ax1.plot(loss["epoch"], loss["val_loss"], lw=1.0, label="validation")
+            if loss["val_loss"].notna().any():
+                best = loss.loc[loss["val_loss"].idxmin()]
+                ax1.axhline(best["val_loss"], color="C2", ls=":", lw=1.2,
+                            label=f"best net (epoch {int(best['epoch'])}): {best['val_loss']:.3g}")
+            curves = pd.concat([loss["train_loss"], loss["val_loss"]]).dropna()
+            curves = curves[curves > 0]
+            top = float(curves.max()) * 30 if len(curves) else None
+            for i, (name, val) in enumerate(baselines.items()):
+                if val > 0 and np.isfinite(val):  # one far above the curves: in the legend only
+                    off = top is not None and val > top
+                    ax1.axhline(val, color=f"C{3 + i}", ls="--", lw=1.2,
+                                label=f"{name}: {val:.3g}" + (" (off the axis)" if off else ""))
+            ax1.set_yscale("log")
+            if top is not None:
+                vis = [v for v in baselines.values() if 0 < v <= top] + [float(curves.min())]
+                ax1.set_ylim(min(vis) / 2, top)
+            ax1.set_xlabel("epoch")
+            ax1.set_ylabel("loss (MSE, mean ||x_hat - x||^2)")
+            ax1.set_title(f"({letters['loss']}) training and validation loss", fontsize=10)
+            ax1.legend(fontsize=7)
+            ax1.grid(alpha=0.3, which="both")
+        if has_w:  # (b) learned |w| against the hidden set
+            ax2 = axes["weights"]
+            inT = w["in_hidden_set"].astype(str).str.lower().isin(("true", "1", "1.0"))
+            ax2.vlines(w["index"][inT], 0, 1, color="0.75", lw=2.5, label="oracle weights 1_T")
+            for mask, col, lab in ((~inT, "C0", "learned |w|, outside T"), (inT, "C3", "learned |w|, in T")):
+                ax2.vlines(w["index"][mask], 0, w["weight"][mask].abs(), color=col, lw=0.9)
+                ax2.plot(w["index"][mask], w["weight"][mask].abs(), "o", color=col, ms=2.5, label=lab)
+            ax2.axhline(1.0, color="0.5", ls=":", lw=0.8, label="initial weights (ones)")
+            ax2.set_xlabel("atom index i")
+            ax2.set_ylabel("|w_i| (dimensionless)")
+            k = int(inT.sum())
+            top = set(w.loc[w["weight"].abs().nlargest(k).index, "index"]) if k else set()
+            hits = len(top & set(w["index"][inT]))
+            ax2.set_title(f"({letters['weights']}) learned weights: top-{k} |w| hit {hits}/{k} of T", fontsize=10)
+            ax2.legend(fontsize=7)
         # (c) per-sample errors
+        ax3 = axes["errors"]
         order = list(dict.fromkeys(err["method"]))
         floor = max(float(err["rel_err"][err["rel_err"] > 0].min()) if (err["rel_err"] > 0).any() else 1e-16, 1e-16)
         e = err.assign(rel_err=err["rel_err"].clip(lower=floor))
@@ -581,20 +733,30 @@ def _training(man, training):
                         log_scale=True, fliersize=2, color="C0")
         ax3.set_xlabel("relative l2 error ||x_hat - x|| / ||x|| (per test sample)")
         ax3.set_ylabel("")
-        ax3.set_title("(c) test errors", fontsize=10)
+        ax3.set_title(f"({letters['errors']}) test errors", fontsize=10)
         ax3.grid(alpha=0.3, axis="x")
         title = f"Trained net {net}"
         fig.suptitle(title, fontsize=11)
         summary = (err.groupby("method", sort=False)["rel_err"]
                    .agg(n="size", median="median", mean="mean",
                         frac_below_1e_2=lambda v: float((v < 1e-2).mean())).reset_index())
-        sources = [man.source(f"{fid}_errors_summary", summary), man.source(f"{fid}_loss", loss),
-                   man.source(f"{fid}_weights", w), man.source(f"{fid}_errors", err)]
-        cap = (f"{net} (reference Fig. 3): (a) training and validation loss per epoch, with the best "
-               f"validation epoch and the baselines ({base_note}); (b) learned |w| per atom against "
-               f"the hidden set T (grey: oracle weights 1_T; dotted: the initial weights); (c) "
-               f"per-sample relative l2 errors on {int(summary['n'].max())} test samples for "
-               f"{_fmt_list(order)}. {len(loss)} epochs; N = {len(w)}, |T| = {k}.")
+        sources = [man.source(f"{fid}_errors_summary", summary), man.source(f"{fid}_errors", err)]
+        parts = []
+        if has_loss:
+            sources.append(man.source(f"{fid}_loss", loss))
+            parts.append(f"({letters['loss']}) training and validation loss per epoch ({len(loss)} epochs), "
+                         f"with the best validation epoch and the baselines ({base_note})")
+        if has_w:
+            sources.append(man.source(f"{fid}_weights", w))
+            parts.append(f"({letters['weights']}) learned |w| per atom against the hidden set T (grey: oracle "
+                         f"weights 1_T; dotted: the initial weights; N = {len(w)}, |T| = {k})")
+        parts.append(f"({letters['errors']}) per-sample relative l2 errors on {int(summary['n'].max())} test "
+                     f"samples for {_fmt_list(order)} (medians: "
+                     + ", ".join(f"{r['method']} {r['median']:.2g}" for _, r in summary.iterrows()) + ")")
+        left = [n for n, ok in (("loss history", has_loss), ("selection weights", has_w)) if not ok]
+        cap = f"{net} (reference Fig. 3): " + "; ".join(parts) + "."
+        if left:
+            cap += f" Not drawn: {' and '.join(left)} (none recorded for this net)."
         if spec.get("description"):
             cap += " " + str(spec["description"])
         man.add(fid, fig, cap, "training", sources, title)
@@ -660,7 +822,10 @@ def make_figures(results_csv, out_dir, config=None, *, extras=None) -> dict:
         batch or batch_size, time_per_problem_s, repeats, threads, optional sweep),
         ``soft_vs_hard_csv`` (Fig. 2 panels; alias ``soft_vs_hard``; columns algorithm, n, tau,
         geomean, lo, hi, optional bound_geomean, or the pipeline's per-problem rows with pair,
-        tau, diff, bound, which are aggregated to geometric means), ``training``
+        tau, diff, bound, which are aggregated to geometric means), ``fig2_csv`` (alias ``fig2``;
+        the pipeline's tables/fig2.csv: algorithm, n, tau, geomean, lo, hi and, with bounds,
+        bound_geomean, frac_finite, violations, measured_finite_geomean, tightness -> the Fig. 2
+        panels and the bound-vs-measured scatter), ``training``
         (``{net: {"loss_csv", "weights_csv", "errors_csv", "baselines": {name: loss}}}``, Fig. 3
         panels). A missing or unreadable extra is not drawn; the manifest says why.
     """
@@ -699,7 +864,8 @@ def make_figures(results_csv, out_dir, config=None, *, extras=None) -> dict:
     _selection_maps(man, d, config, colors, min_rate)
     # the Snakemake rule names its inputs "timing" and "soft_vs_hard": accept both spellings
     _runtime_figures(man, extras.get("timing_csv", extras.get("timing")))
-    _soft_vs_hard(man, extras.get("soft_vs_hard_csv", extras.get("soft_vs_hard")))
+    _soft_vs_hard(man, extras.get("soft_vs_hard_csv", extras.get("soft_vs_hard")),
+                  fig2=extras.get("fig2_csv", extras.get("fig2")))
     _training(man, extras.get("training"))
 
     summary = _summary(d, curves, config)

@@ -2,7 +2,8 @@
 
 ``figures_stage`` runs :func:`greedybench.analysis.make_figures` into a temporary directory that
 replaces ``results/figures`` only when it finished (paths in the manifest are rewritten to the
-final directory). ``report_stage`` renders ``results/report/index.html`` atomically.
+final directory); the Fig. 2 table (tables/fig2.csv) and the trained nets' tables
+(tables/training/...) come in as extras. ``report_stage`` renders ``results/report/index.html`` atomically.
 """
 
 from __future__ import annotations
@@ -14,14 +15,21 @@ from typing import Dict, Optional
 __all__ = ["figures_stage", "report_stage", "run_provenance"]
 
 
-def figures_stage(out_dir, *, results_csv, config: dict, extras: Optional[Dict[str, str]] = None) -> dict:
+def figures_stage(out_dir, *, results_csv, config: dict, extras: Optional[Dict[str, str]] = None,
+                  training: Optional[Dict[str, dict]] = None) -> dict:
+    """``extras``: name -> table (timing, soft_vs_hard, fig2); ``training``: net label -> {loss_csv,
+    weights_csv, errors_csv, description} (the training_tables outputs), given to make_figures as
+    ``extras["training"]`` (Fig. 3 panels)."""
     from greedybench.analysis import make_figures
 
     from .io import atomic_dir
 
     out_dir = Path(out_dir)
+    extras = dict(extras or {})
+    if training:
+        extras["training"] = {net: dict(spec) for net, spec in training.items()}
     with atomic_dir(out_dir) as tmp:
-        manifest = make_figures(results_csv, tmp, config, extras=dict(extras or {}))
+        manifest = make_figures(results_csv, tmp, config, extras=extras)
         path = tmp / "manifest.json"
         text = path.read_text() if path.exists() else json.dumps(manifest, indent=1, sort_keys=True, default=str)
         text = text.replace(str(tmp.resolve()), str(out_dir.resolve())).replace(str(tmp), str(out_dir))

@@ -5,7 +5,20 @@ Per problem and tau: ``rel_err_soft``, ``rel_err_hard`` (recovery errors) and ``
 ||x_soft - x_hard|| / ||x_hard|| (the "difference error"; ||x_soft|| when x_hard = 0). Solvers go
 through the registry, so any entry pair works. With ``soft_vs_hard.bounds: true`` the column
 ``bound`` comes from ``greedybench.functional.bounds.soft_error_bound(entry, A, y, s=, tau=,
-**params) -> (B,)``; without that function the stage fails (the config check refuses it first).
+**params) -> (B,)`` for the pairs the theorems cover (soft_omp, soft_iht; empty for other pairs);
+without that module the stage fails (the config check refuses it first).
+
+``fig2_stage`` (results/tables/fig2.csv) is the per-iteration table of the reference's Fig. 2: for
+Soft-OMP vs OMP and Soft-IHT vs IHT, the difference error ||x^n - x~^n|| / ||x^n|| at the
+iterations ``soft_vs_hard.fig2.{omp,iht}_iterations`` against the tau grid, summarised over trials
+by ``greedybench.experiments.fig2.summarise`` (geometric mean with 1e-12 added before the log, band
+10^(mean +- std of log10)), next to the Theorem 1 / 2 bounds of ``greedybench.functional.bounds``
+(``omp_bound`` / ``iht_bound``, which run the hard and soft paths and return the measured
+difference with the bound, so that both come from the same iterates). Per (algorithm, n, tau):
+``bound_geomean`` (and band) over the trials whose bound is finite, ``frac_finite``,
+``violations`` (finite bound below the measured difference by more than rounding: relative 1e-9
+plus the 1e-12 floor; must be 0), ``measured_finite_geomean`` (the measured difference over the
+same trials) and ``tightness`` = geometric mean of (bound + 1e-12) / (measured + 1e-12) over them.
 """
 
 from __future__ import annotations
@@ -16,12 +29,25 @@ import torch
 
 from .tables import SOFT_SORT, _sort_key
 
-__all__ = ["soft_vs_hard_stage", "SOFT_COLUMNS"]
+__all__ = ["soft_vs_hard_stage", "fig2_stage", "fig2_enabled", "check_fig2", "code_version", "SOFT_COLUMNS", "FIG2_COLUMNS",
+           "BOUNDED"]
 
 SOFT_COLUMNS = ("pair", "soft_solver", "hard_solver", "soft_version", "hard_version", "tau",
                 "family", "ensemble", "signal", "amplitude", "m", "N", "s", "sigma", "seed", "problem",
                 "rel_err_soft", "rel_err_hard", "diff", "bound", "device", "dtype", "torch_version",
                 "numpy_version", "greedybench_version", "git_commit", "threads", "host")
+FIG2_COLUMNS = ("algorithm", "soft_solver", "hard_solver", "n", "tau", "trials", "geomean", "lo", "hi",
+                "bound_geomean", "bound_lo", "bound_hi", "frac_finite", "violations",
+                "measured_finite_geomean", "tightness", "family", "m", "N", "s", "sigma", "step", "seed",
+                "soft_version", "hard_version", "device", "dtype", "torch_version", "numpy_version",
+                "greedybench_version", "git_commit", "threads", "host")
+#: soft entry -> (Fig. 2 algorithm label, bound function in greedybench.functional.bounds, the
+#: soft_vs_hard.fig2 key of its iterations, of its trials)
+BOUNDED = {"soft_omp": ("OMP", "omp_bound", "omp_iterations", "omp_trials"),
+           "soft_iht": ("IHT", "iht_bound", "iht_iterations", "iht_trials")}
+#: the source files that define the numbers of fig2.csv beyond the solver entries (rerun trigger)
+_FIG2_SOURCES = ("functional/bounds.py", "experiments/fig2.py")
+_RTOL = 1e-9
 
 
 def _params(entry, shared: dict, **fixed) -> dict:
@@ -38,9 +64,10 @@ def _ratio(num, den):
 
 def soft_vs_hard_stage(out_csv, *, pairs: list, tau: list, family_name: str, family: dict, m: int,
                        N: int, s: int, sigma: float, trials: int, seed: int, bounds: bool,
-                       solver_files=(), versions: dict = None, device: str, dtype: str,
+                       solver_files=(), versions: dict = None, code: str = None, device: str, dtype: str,
                        threads: int) -> None:
-    """``versions`` (name -> solver version) is what the job was planned with (rerun trigger)."""
+    """``versions`` (name -> solver version) and ``code`` (the bound sources' version) are what the
+    job was planned with (rerun triggers)."""
     from greedybench.analysis.metrics import recovery_metrics
     from greedybench.datasets import make_instance
 
@@ -68,7 +95,7 @@ def soft_vs_hard_stage(out_csv, *, pairs: list, tau: list, family_name: str, fam
             diff = _ratio(torch.linalg.vector_norm(x_soft - x_hard, dim=-1),
                           torch.linalg.vector_norm(x_hard, dim=-1)).double().cpu()
             bound = None
-            if bound_fn is not None:
+            if bound_fn is not None and soft_e.name in BOUNDED:
                 bound = bound_fn(soft_e.name, inst.A, inst.Y, s=s, tau=float(t),
                                  **{k: v for k, v in soft.params.items() if k != "tau"})
                 bound = torch.as_tensor(bound).double().cpu().reshape(-1).expand(inst.B)
@@ -83,3 +110,118 @@ def soft_vs_hard_stage(out_csv, *, pairs: list, tau: list, family_name: str, fam
                     "bound": None if bound is None else float(bound[b]), **prov})
     rows.sort(key=_sort_key(SOFT_SORT))
     write_csv(out_csv, SOFT_COLUMNS, rows)
+
+
+# ---------------------------------------------------------------------------------------- Fig. 2
+
+
+def code_version() -> str:
+    """SHA-256 (16 hex digits) of the bound and Fig. 2 sources: a changed bound reruns the job."""
+    import hashlib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for rel in _FIG2_SOURCES:
+        h.update(rel.encode() + b"\0" + (root / rel).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _fig2_pairs(pairs: list) -> list:
+    return [p for p in pairs if p["soft"] in BOUNDED]
+
+
+def fig2_enabled(sv: dict) -> bool:
+    """The fig2 table is made when the section and its fig2 block are on and a pair is bounded
+    (a config whose pairs are all other solvers, e.g. stand-ins, simply has no Fig. 2)."""
+    return bool(sv["enabled"] and (sv.get("fig2") or {}).get("enabled") and _fig2_pairs(sv["pairs"]))
+
+
+def check_fig2(sv: dict) -> None:
+    """Checks of soft_vs_hard.fig2 a schema cannot express (ConfigError naming the key)."""
+    from .config import ConfigError
+
+    f2 = sv.get("fig2") or {}
+    if not sv.get("enabled") or not f2.get("enabled", False):
+        return
+    omp = f2.get("omp_iterations") or []
+    if omp and max(omp) > min(sv["m"], sv["N"]):
+        raise ConfigError(f"config key 'soft_vs_hard.fig2.omp_iterations': {max(omp)} > min(m, N) = "
+                          f"{min(sv['m'], sv['N'])} (OMP selects one new column per iteration)")
+    if f2.get("iht_iterations") and sv["s"] >= sv["N"]:
+        raise ConfigError("config key 'soft_vs_hard.s': the IHT bound needs s < N")
+
+
+def _geo(v: torch.Tensor, mask: torch.Tensor, floor: float):
+    """(geometric mean, lo, hi) over dim 0 of v where mask, as fig2.summarise (nan where empty)."""
+    lg = torch.log10(v + floor)
+    k = mask.sum(0)
+    mu = torch.where(mask, lg, 0.0).sum(0) / k.clamp_min(1)
+    var = torch.where(mask, (lg - mu).square(), 0.0).sum(0) / (k - 1).clamp_min(1)
+    sd = var.sqrt()
+    nan = torch.full_like(mu, float("nan"))
+    return tuple(torch.where(k > 0, 10 ** x, nan) for x in (mu, mu - sd, mu + sd))
+
+
+def fig2_stage(out_csv, *, pairs: list, tau: list, family_name: str, family: dict, m: int, N: int,
+               s: int, sigma: float, trials: int, seed: int, bounds: bool, fig2: dict,
+               solver_files=(), versions: dict = None, code: str = None, device: str, dtype: str,
+               threads: int) -> int:
+    """Write fig2.csv (module docstring); returns the number of rows. ``versions`` and ``code``
+    (solver and bound-source versions) are rerun triggers only."""
+    from greedybench.datasets import make_instance
+    from greedybench.experiments import fig2 as F2
+    from greedybench.functional import bounds as BD
+
+    from ..registry import get_solver
+    from .generate import DTYPES, _family_kwargs
+    from .io import provenance, set_threads, write_csv
+
+    set_threads(threads)
+    prov = provenance(device, dtype)
+    taus = [float(t) for t in tau]
+    rows = []
+    for pair in _fig2_pairs(pairs):
+        algo, fn_name, iter_key, trials_key = BOUNDED[pair["soft"]]
+        iters = sorted({int(n) for n in fig2.get(iter_key) or []})
+        if not iters:
+            continue
+        soft_e, hard_e = get_solver(pair["soft"], solver_files), get_solver(pair["hard"], solver_files)
+        shared = pair.get("parameters", {}) or {}
+        B = int(fig2.get(trials_key) or trials)
+        inst = make_instance(m=m, N=N, s=s, batch=B, seed=seed, sigma=float(sigma), dtype=DTYPES[dtype],
+                             device=device, **_family_kwargs(family))
+        step = None
+        if algo == "OMP":
+            res = BD.omp_bound(inst.A, inst.Y, max(iters), taus)
+        else:
+            step = float(fig2.get("iht_step") or shared.get("step") or 0.65)
+            res = BD.iht_bound(inst.A, inst.Y, s, taus, step=step, n_iter=max(iters))
+        xn = res.x_norm[:, None, :]                                             # (B, 1, n)
+        den = torch.where(xn > 0, xn, torch.ones_like(xn))
+        rel = (res.measured / den).cpu()                                        # (B, T, n)
+        relb = (res.bound / den).cpu()
+        # iterate 0 (the zero vector) first, so that err[:, :, n] is iteration n as in fig2.py
+        err = torch.cat([torch.zeros_like(rel[:, :, :1]), rel], dim=-1)
+        summ = F2.summarise(err, iters)
+        for n in iters:
+            gm, lo, hi = summ[n]
+            r, b = rel[:, :, n - 1], relb[:, :, n - 1]                          # (B, T)
+            fin = torch.isfinite(b)
+            viol = (fin & (r > torch.where(fin, b, 0.0) * (1 + _RTOL) + F2.FLOOR)).sum(0)
+            bgm, blo, bhi = _geo(torch.where(fin, b, 0.0), fin, F2.FLOOR)
+            mgm = _geo(r, fin, F2.FLOOR)[0]
+            tight = _geo((torch.where(fin, b, 0.0) + F2.FLOOR) / (r + F2.FLOOR), fin, 0.0)[0]
+            for i, t in enumerate(taus):
+                row = {"algorithm": algo, "soft_solver": soft_e.name, "hard_solver": hard_e.name, "n": n,
+                       "tau": t, "trials": B, "geomean": float(gm[i]), "lo": float(lo[i]), "hi": float(hi[i]),
+                       "family": family_name, "m": m, "N": N, "s": s, "sigma": float(sigma), "step": step,
+                       "seed": seed, "soft_version": soft_e.version, "hard_version": hard_e.version, **prov}
+                if bounds:
+                    row.update(bound_geomean=float(bgm[i]), bound_lo=float(blo[i]), bound_hi=float(bhi[i]),
+                               frac_finite=float(fin[:, i].double().mean()), violations=int(viol[i]),
+                               measured_finite_geomean=float(mgm[i]), tightness=float(tight[i]))
+                rows.append(row)
+    rows.sort(key=lambda r: (r["algorithm"], r["n"], r["tau"]))
+    write_csv(out_csv, FIG2_COLUMNS, rows)
+    return len(rows)

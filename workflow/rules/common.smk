@@ -6,6 +6,7 @@ from snakemake.utils import update_config
 from greedybench.datasets.instance import FORMAT_VERSION, GENERATOR_VERSION
 from greedybench.pipeline.config import CONFIG_DIR, load_config, validate_config
 from greedybench.pipeline.plan import Plan
+from greedybench.pipeline.soft_vs_hard import BOUNDED, check_fig2, code_version, fig2_enabled as _fig2_on
 from greedybench.pipeline.tables import TABLE_VERSION
 
 # No --configfile: the embedded default, with any --config key=value on top. A --configfile is a
@@ -16,6 +17,7 @@ if "families" not in config:
     config.update(load_config(CONFIG_DIR / "default.yaml"))
     update_config(config, _overrides)
 CFG = validate_config(config, source="snakemake config")
+check_fig2(CFG["soft_vs_hard"])
 PLAN = Plan(CFG)
 DEVICE = PLAN.device
 GPU = {"gpu": 1} if DEVICE == "cuda" else {}
@@ -100,9 +102,37 @@ def soft_vs_hard_params(wildcards):
     """The section, plus the versions of every solver it runs (a changed one reruns the job)."""
     sv = CFG["soft_vs_hard"]
     keys = ("pairs", "tau", "m", "N", "s", "sigma", "trials", "bounds")
+    out = {"family_name": sv["family"], "family": CFG["families"][sv["family"]],
+           "seed": CFG["seeds"]["base"], "versions": PLAN.soft_vs_hard_versions(),
+           "solver_files": PLAN.solver_files_of(PLAN.soft_vs_hard_versions()), **{k: sv[k] for k in keys}}
+    if sv["bounds"]:
+        out["code"] = code_version()  # the bound functions' source (not part of a solver's version)
+    return out
+
+
+def fig2_enabled():
+    return _fig2_on(CFG["soft_vs_hard"])
+
+
+def fig2_params(wildcards):
+    """The section with its fig2 block, plus the versions of the bounded solvers and of the bound
+    and Fig. 2 sources (a change in any of them reruns the job)."""
+    sv = CFG["soft_vs_hard"]
+    keys = ("pairs", "tau", "m", "N", "s", "sigma", "trials", "bounds", "fig2")
+    names = sorted({p[r] for p in sv["pairs"] if p["soft"] in BOUNDED for r in ("soft", "hard")})
+    versions = {n: v for n, v in PLAN.soft_vs_hard_versions().items() if n in names}
     return {"family_name": sv["family"], "family": CFG["families"][sv["family"]],
-            "seed": CFG["seeds"]["base"], "versions": PLAN.soft_vs_hard_versions(),
-            "solver_files": PLAN.solver_files_of(PLAN.soft_vs_hard_versions()), **{k: sv[k] for k in keys}}
+            "seed": CFG["seeds"]["base"], "versions": versions, "code": code_version(),
+            "solver_files": PLAN.solver_files_of(names), **{k: sv[k] for k in keys}}
+
+
+def fig2_mem_mb(wildcards):
+    """Per problem: the N x N Gram / iteration matrices and the soft paths of every tau, x 3."""
+    sv = CFG["soft_vs_hard"]
+    f2, N, T = sv["fig2"], sv["N"], len(sv["tau"])
+    B = max(f2.get("omp_trials") or sv["trials"], f2.get("iht_trials") or sv["trials"])
+    n = max(f2["omp_iterations"] + f2["iht_iterations"] + [1])
+    return 1000 + (3 * 8 * B * (4 * N * N + 2 * T * (n + 1) * N + n * sv["s"] * N + T * sv["s"] * N)) // 1_000_000
 
 
 def figure_extras(wildcards):
@@ -112,4 +142,38 @@ def figure_extras(wildcards):
         out["timing"] = "results/tables/timing.csv"
     if CFG["soft_vs_hard"]["enabled"]:
         out["soft_vs_hard"] = "results/tables/soft_vs_hard.csv"
+    if fig2_enabled():
+        out["fig2"] = "results/tables/fig2.csv"
+    files = [f for spec in training_panels(wildcards).values()
+             for f in (spec["loss_csv"], spec["weights_csv"], spec["errors_csv"])]
+    if files:
+        out["training_files"] = files
+    return out
+
+
+def training_table_inputs(wildcards):
+    """The trained state, the training split (hidden set T) and the test-split runs of the net and
+    of the baselines run on the same training set."""
+    slug, tset = wildcards.variant, wildcards.tset
+    runs = [f"results/runs/train/{v}/{t}/test.csv" for v, t in PLAN.train_runs()
+            if t == tset and (v == slug or not PLAN.variant(v).entry.trained)]
+    return {"model": f"results/models/{slug}/{tset}.pt", "data": f"results/instances/train/{tset}/trainval",
+            "runs": runs}
+
+
+def training_table_params(wildcards):
+    return {"net": PLAN.variant(wildcards.variant).name, "training_set": wildcards.tset}
+
+
+def training_panels(wildcards):
+    """Fig. 3 panels per trained variant x training set: the three tables of training_tables."""
+    out = {}
+    tr = CFG["training"]
+    for slug, tset in PLAN.models():
+        ts, d = tr["sets"][tset], f"results/tables/training/{slug}/{tset}"
+        out[f"{PLAN.variant(slug).name} on {tset}"] = {
+            "loss_csv": f"{d}/loss.csv", "weights_csv": f"{d}/weights.csv", "errors_csv": f"{d}/errors.csv",
+            "description": (f"Training set {tset}: family {ts['family']}, m = {ts['m']}, N = {ts['N']}, "
+                            f"s = {ts['s']}, sigma = {ts['sigma']:g}; {tr['n_train']} train / {tr['n_val']} "
+                            f"validation / {tr['n_test']} test samples.")}
     return out

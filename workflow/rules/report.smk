@@ -11,6 +11,7 @@ rule figures:
         "results/logs/figures.log",
     params:
         config=CFG,
+        training=training_panels,
     script:
         "../scripts/figures.py"
 

@@ -1,4 +1,4 @@
-# Merged tables, the timing protocol and the soft-vs-hard comparison.
+# Merged tables, the timing protocol, the soft-vs-hard comparison and its Fig. 2 table.
 
 
 rule merge_results:
@@ -60,3 +60,38 @@ rule soft_vs_hard:
         **GPU,
     script:
         "../scripts/soft_vs_hard.py"
+
+
+rule fig2:
+    output:
+        table="results/tables/fig2.csv",
+    log:
+        "results/logs/fig2.log",
+    params:
+        job=fig2_params,
+        device=DEVICE,
+        dtype=CFG["dtype"],
+    threads: 1
+    resources:
+        mem_mb=fig2_mem_mb,
+        **GPU,
+    script:
+        "../scripts/soft_vs_hard.py"
+
+
+rule training_tables:
+    input:
+        unpack(training_table_inputs),
+    output:
+        loss="results/tables/training/{variant}/{tset}/loss.csv",
+        weights="results/tables/training/{variant}/{tset}/weights.csv",
+        errors="results/tables/training/{variant}/{tset}/errors.csv",
+    log:
+        "results/logs/training_tables/{variant}/{tset}.log",
+    params:
+        job=training_table_params,
+    threads: 1
+    resources:
+        mem_mb=1000,
+    script:
+        "../scripts/train.py"

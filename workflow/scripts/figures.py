@@ -8,6 +8,6 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 with job_log(snakemake.log[0]):
-    extras = {k: v for k, v in snakemake.input.items() if k != "results"}
+    extras = {k: v for k, v in snakemake.input.items() if k not in ("results", "training_files")}
     figures_stage(snakemake.output.figures, results_csv=snakemake.input.results,
-                  config=snakemake.params.config, extras=extras)
+                  config=snakemake.params.config, extras=extras, training=snakemake.params.training)

@@ -1,12 +1,14 @@
-"""Snakemake shim: soft solvers vs their hard counterparts over tau (greedybench.pipeline.soft_vs_hard)."""
+"""Snakemake shim: soft solvers vs their hard counterparts over tau (rule soft_vs_hard), and the
+Fig. 2 table per iteration with the bounds (rule fig2), both in greedybench.pipeline.soft_vs_hard."""
 from typing import TYPE_CHECKING
 
 from greedybench.pipeline.io import job_log
-from greedybench.pipeline.soft_vs_hard import soft_vs_hard_stage
+from greedybench.pipeline.soft_vs_hard import fig2_stage, soft_vs_hard_stage
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
+stage = fig2_stage if snakemake.rule == "fig2" else soft_vs_hard_stage
 with job_log(snakemake.log[0]):
-    soft_vs_hard_stage(snakemake.output.table, device=snakemake.params.device, dtype=snakemake.params.dtype,
-                       threads=snakemake.threads, **snakemake.params.job)
+    stage(snakemake.output.table, device=snakemake.params.device, dtype=snakemake.params.dtype,
+          threads=snakemake.threads, **snakemake.params.job)

@@ -1,6 +1,5 @@
 """Pipeline configuration: the shipped configs validate; mistakes give one clear error naming the key."""
 
-import copy
 import subprocess
 import sys
 

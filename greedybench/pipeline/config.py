@@ -12,9 +12,8 @@ false`` everywhere). The checks a schema cannot express are in :func:`check_sema
 from __future__ import annotations
 
 import copy
-import math
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable
 
 import yaml
 
@@ -277,7 +276,7 @@ def _check_solvers(cfg, pt, tr, sets, baselines, sv, tm, fams, ref):
             if not tr["enabled"]:
                 _fail(key, f"{name!r} is a trained solver but training.enabled is false; enable training or remove it")
             if name in baselines:
-                _fail(f"training.baselines", f"{name!r} is a trained solver; baselines are untrained solvers")
+                _fail("training.baselines", f"{name!r} is a trained solver; baselines are untrained solvers")
             if "families" in over:
                 _fail(f"{key}.families", "a trained solver runs on training sets: use training_sets")
         elif "training_sets" in over and name not in baselines:

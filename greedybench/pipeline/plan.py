@@ -24,6 +24,7 @@ from typing import Dict, List, Tuple
 
 from ..registry import Variant, discover
 from .config import cell_sizes, resolve_device
+from .soft_vs_hard import fig2_enabled
 
 __all__ = ["Plan", "Slice", "variant_slug", "load_variant"]
 
@@ -191,6 +192,8 @@ class Plan:
             out.append("results/tables/timing.csv")
         if cfg["soft_vs_hard"]["enabled"]:
             out.append("results/tables/soft_vs_hard.csv")
+        if fig2_enabled(cfg["soft_vs_hard"]):
+            out.append("results/tables/fig2.csv")
         if cfg["figures"]["enabled"]:
             out.append("results/figures")
         if cfg["report"]["enabled"]:

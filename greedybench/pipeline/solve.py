@@ -8,7 +8,6 @@ full timing protocol.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -16,7 +15,7 @@ import torch
 
 from .tables import RESULT_COLUMNS
 
-__all__ = ["solve_stage", "train_stage", "load_state"]
+__all__ = ["solve_stage", "load_state"]
 
 
 def load_state(path, device):
@@ -64,45 +63,3 @@ def solve_stage(out_csv, *, instance_dir, experiment: str, entry: str, params_js
             rows.append(row)
     write_csv(out_csv, RESULT_COLUMNS, rows)
     return len(rows)
-
-
-def train_stage(out_model, *, trainval_dir, entry: str, params_json: str, solver_files=(),
-                version: Optional[str] = None, family_name: str, family: Optional[dict] = None,
-                seed: int, options: dict, device: str, dtype: str, threads: int) -> None:
-    """Train one trained variant on a family's train/val split and save its state atomically."""
-    import inspect
-    import io as _io
-
-    from greedybench.datasets import load_instance
-
-    from ..registry import ProblemBatch, SolverContractError
-    from .plan import load_variant
-    from .generate import read_manifest
-    from .io import atomic_write_bytes, set_threads
-
-    set_threads(threads)
-    variant = load_variant(entry, params_json, solver_files, version)
-    files = {it["split"]: Path(trainval_dir) / it["file"] for it in read_manifest(trainval_dir)["instances"]}
-    batches = [ProblemBatch.from_instance(load_instance(files[k], device=device), with_X=True,
-                                          family=family_name, instance=str(files[k])) for k in ("train", "val")]
-    sig = inspect.signature(variant.entry.train).parameters
-    extra = {k: v for k, v in options.items() if k in sig and k not in variant.params}
-    ignored = sorted(set(options) - set(extra))
-    if ignored:
-        print(f"train options not declared by {variant.entry.path.name}.train, not passed: {', '.join(ignored)}")
-    where = f"solver {variant.name} ({variant.entry.path}) training on family {family_name!r}"
-    try:
-        state = variant.entry.train(*batches, seed=seed, progress=False, **variant.params, **extra)
-    except Exception as exc:  # noqa: BLE001
-        raise SolverContractError(f"{where}: train raised {type(exc).__name__}: {exc}") from exc
-    if not isinstance(state, dict):
-        raise SolverContractError(f"{where}: train must return a dict (state dict + JSON-able config); "
-                                  f"got {type(state).__name__}")
-    buf = _io.BytesIO()
-    torch.save(state, buf)
-    try:
-        torch.load(_io.BytesIO(buf.getvalue()), weights_only=True)
-    except Exception as exc:  # noqa: BLE001
-        raise SolverContractError(f"{where}: the state must hold only tensors and plain Python values "
-                                  f"(torch.load(weights_only=True) refuses it: {exc})") from exc
-    atomic_write_bytes(out_model, buf.getvalue())

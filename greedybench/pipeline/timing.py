@@ -17,7 +17,6 @@ Protocol (benchmark_practice 6.2), enforced by :func:`time_call`:
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from dataclasses import dataclass

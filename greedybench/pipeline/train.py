@@ -6,8 +6,7 @@ per-epoch loss history in the saved state under ``"history"`` (plain tensors: ep
 val_loss, lr), read from the ``losses.csv`` that ``greedybench.train.train`` writes when the
 entry's ``train`` takes ``out_dir``; an entry without it gets no history. ``training.options``
 reach a ``train`` that declares them or takes ``**train_options`` (the nets pass them on as
-TrainConfig fields; ``pipeline.solve.train_stage`` dropped them for such entries, so every net
-trained for the TrainConfig default of 1000 epochs). The state is written once, atomically.
+TrainConfig fields). The state is written once, atomically.
 
 ``training_tables_stage`` turns a trained state, its training split and the test-split result rows
 of the net and of its baselines (the solve jobs' per-job CSVs) into the three tables of the

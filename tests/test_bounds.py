@@ -16,13 +16,6 @@ SLACK = 1e-12
 TAUS = [10 ** (-8 + 0.5 * i) for i in range(14)]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # the test machine is shared: multi-threaded MKL eigen/SVD calls stall under contention
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="module")

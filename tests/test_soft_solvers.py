@@ -12,13 +12,6 @@ import greedybench as gb
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # the test machine is shared: multi-threaded MKL calls stall under contention
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def make_problems(B=6, m=40, N=80, s=5, sigma=1e-3, seed=0, per_problem=False, weights=False,

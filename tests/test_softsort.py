@@ -11,13 +11,6 @@ from greedybench.functional.softsort import _soft_topk_mask
 TAUS = [1e-12, 1e-8, 1e-3, 0.1, 1.0, 1e3]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # the test machine is shared: multi-threaded MKL calls stall under contention
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _naive(v, tau, k):

@@ -1,0 +1,82 @@
+"""Glue for the trained solver entries (solvers/omp_net.py, iht_net.py, lista.py, alista.py,
+pudle_ista.py): build a model from a ProblemBatch, train it with ``greedybench.train.train`` and
+apply a trained state to new problems. Keeps the entry files declaration-only.
+
+A trained state is a plain dict (``torch.load(weights_only=True)`` loads it):
+``{"model": <class name>, "config": <JSON-able constructor kwargs + TrainConfig>, "state_dict":
+{name: tensor}, "best_epoch": int, "best_val_loss": float}``. The operator buffers (``A``, and
+ALISTA's ``W``) are not applied at solve time: the model is rebuilt from the problem's own A and only
+the learned parameters are loaded.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+
+from .._validation import InvalidParameterError, ShapeError
+from ..train import CheckpointError, TrainConfig, load_model, predict, train
+
+_OPERATOR_BUFFERS = ("A", "W")
+_TRAIN_KEYS = {f for f in TrainConfig.__dataclass_fields__ if not f.startswith("_")}
+
+
+def _shared_A(batch, caller: str) -> torch.Tensor:
+    A = batch.A
+    if A.dim() == 3:
+        if not bool((A == A[:1]).all()):
+            raise ShapeError(f"{caller}: trained nets need one A shared by the batch; got a batch of "
+                             f"{A.shape[0]} different matrices.")
+        A = A[0]
+    return A
+
+
+def _pair(batch, caller: str, name: str):
+    X = getattr(batch, "X", None)
+    if X is None:
+        raise InvalidParameterError(f"{caller}: {name} has no ground truth X (ProblemBatch.X); "
+                                    "training batches need it.")
+    A = _shared_A(batch, caller)
+    Y = batch.y.to(A.dtype) if A.is_complex() else batch.y
+    return Y, X.to(A.real.dtype)
+
+
+def train_entry(make_model: Callable, model_kwargs: dict, train_batch, val_batch, *, seed: int,
+                progress: bool = True, out_dir=None, caller: str = "train", **train_kwargs) -> dict:
+    """Train ``make_model(A, **model_kwargs)`` on the batches; ``train_kwargs`` are TrainConfig
+    fields (epochs, lr, optimizer ...). Returns the plain trained state (see module docstring)."""
+    unknown = sorted(set(train_kwargs) - _TRAIN_KEYS)
+    if unknown:
+        raise InvalidParameterError(f"{caller}: unknown training option(s) {unknown}; "
+                                    f"TrainConfig fields are {sorted(_TRAIN_KEYS)}.")
+    A = _shared_A(train_batch, caller)
+    model = make_model(A, **model_kwargs)
+    cfg = TrainConfig(seed=int(seed), **train_kwargs)
+    res = train(model, _pair(train_batch, caller, "train_batch"), _pair(val_batch, caller, "val_batch"),
+                cfg, out_dir=out_dir, progress=progress)
+    sd = {k: v.detach().cpu().clone() for k, v in res.model.state_dict().items()
+          if k not in _OPERATOR_BUFFERS}
+    return {"model": type(model).__name__, "config": {"model": dict(model_kwargs), "train": cfg.to_dict()},
+            "state_dict": sd, "best_epoch": int(res.best_epoch), "best_val_loss": float(res.best_val_loss)}
+
+
+def solve_entry(make_model: Callable, model_kwargs: dict, problem, state: Optional[dict],
+                caller: str = "solve") -> torch.Tensor:
+    """x_hat (B, N) of the model rebuilt on ``problem.A`` with the learned parameters of ``state``
+    (None: the untrained net, e.g. Soft-OMP for OMP-Net)."""
+    A = _shared_A(problem, caller)
+    if state is not None:
+        if not isinstance(state, dict) or "state_dict" not in state:
+            raise CheckpointError(f"{caller}: state must be the dict returned by train (with 'state_dict').")
+        model_kwargs = {**state.get("config", {}).get("model", {}), **model_kwargs}
+    model = make_model(A, **model_kwargs)
+    if state is not None:
+        full = model.state_dict()
+        sd = {k: (full[k] if k in _OPERATOR_BUFFERS else v) for k, v in state["state_dict"].items()}
+        for k in _OPERATOR_BUFFERS:
+            if k in full:
+                sd[k] = full[k]
+        load_model(model, sd)
+    Y = problem.y.to(A.dtype) if A.is_complex() else problem.y
+    return predict(model, Y)

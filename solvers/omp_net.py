@@ -1,0 +1,25 @@
+"""OMP-Net: Soft-OMP unrolled for s layers with one learned selection-weight vector w (tied,
+init 1), trained on the family's train split (untrained: Soft-OMP at tau)."""
+from greedybench.nn import OMPNet
+from greedybench.nn.entry import solve_entry, train_entry
+
+name = "omp_net"
+capabilities = {"differentiable": True, "trained": True, "complex": True, "gpu": True}
+parameters = {}
+references = ["Mohammad-Taheri, Colbrook & Brugiapaglia (2025), Deep greedy unfolding"]
+
+
+def _model(A, *, n_layers, tau=1e-3):
+    return OMPNet(A, n_layers, tau=tau)
+
+
+def train(train_batch, val_batch, *, seed, progress=True, tau=1e-3, n_layers=None, out_dir=None, **train_options):
+    """Returns the trained state (plain dict); train_options are TrainConfig fields (epochs, lr ...)."""
+    kw = {"n_layers": n_layers or train_batch.s, "tau": tau}
+    return train_entry(_model, kw, train_batch, val_batch, seed=seed, progress=progress, out_dir=out_dir,
+                       caller=name, **train_options)
+
+
+def solve(problem, state=None, tau=1e-3, n_layers=None, **params):
+    kw = {} if state is not None else {"n_layers": n_layers or problem.s, "tau": tau}
+    return solve_entry(_model, kw, problem, state, caller=name)

@@ -1,0 +1,167 @@
+"""greedybench.nn: OMP-Net / IHT-Net unroll the soft kernels exactly; LISTA, ALISTA, PUDLE-ISTA."""
+
+import math
+
+import pytest
+import torch
+
+import greedybench as gb
+from greedybench._validation import InvalidParameterError, ShapeError
+from greedybench.nn import (ALISTA, LISTA, PUDLEISTA, IHTNet, OMPNet, alista_weight_matrix, coherence,
+                            soft_threshold)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _problem(m=16, N=48, s=4, B=6, complex_=True, seed=0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    if complex_:
+        A = torch.complex(torch.randn(m, N, generator=g, dtype=dtype), torch.randn(m, N, generator=g, dtype=dtype))
+    else:
+        A = torch.randn(m, N, generator=g, dtype=dtype)
+    A = A / torch.linalg.vector_norm(A, dim=0)
+    X = torch.zeros(B, N, dtype=dtype)
+    for b in range(B):
+        X[b, torch.randperm(N, generator=g)[:s]] = torch.randn(s, generator=g, dtype=dtype)
+    Y = X.to(A.dtype) @ A.mT
+    return A, Y, X
+
+
+@pytest.mark.parametrize("complex_", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_untrained_ompnet_is_soft_omp(complex_, dtype):
+    A, Y, _ = _problem(complex_=complex_, dtype=dtype)
+    net = OMPNet(A, 4, tau=1e-3)
+    ones = torch.ones(A.shape[1], dtype=dtype)
+    # same kernel, same code path: bitwise equal (the kernel takes its graph-recording path when
+    # the weights require grad, so compare like with like)
+    out = net(Y)
+    assert out.shape == (Y.shape[0], A.shape[1]) and out.dtype == A.dtype
+    assert torch.equal(out, gb.soft_omp(A, Y, 4, tau=1e-3, weights=ones.clone().requires_grad_()))
+    with torch.no_grad():
+        out = net(Y)
+    ref = gb.soft_omp(A, Y, 4, tau=1e-3, weights=ones)
+    assert torch.equal(out, ref)
+    # weights=None differs only by the rounding of |1| / tau in the folded statistic
+    assert torch.allclose(out, gb.soft_omp(A, Y, 4, tau=1e-3), atol=1e-3 if dtype == torch.float32 else 1e-8)
+
+
+@pytest.mark.parametrize("complex_", [True, False])
+def test_untrained_ihtnet_is_soft_iht(complex_):
+    A, Y, _ = _problem(complex_=complex_)
+    net = IHTNet(A, 4, 12, tau=1e-3, step=0.5)
+    ones = torch.ones(A.shape[1], dtype=torch.float64)
+    ref = gb.soft_iht(A, Y, 4, tau=1e-3, step=0.5, n_iter=12, weights=ones)
+    with torch.no_grad():
+        assert torch.equal(net(Y), ref)
+    ref_g = gb.soft_iht(A, Y, 4, tau=1e-3, step=0.5, n_iter=12, weights=ones.clone().requires_grad_())
+    assert torch.equal(net(Y), ref_g)
+
+
+def test_nets_gradients_and_repr():
+    A, Y, X = _problem()
+    for net in (OMPNet(A, 4), IHTNet(A, 4, 6, train_tau=True, train_step=True)):
+        loss = (net(Y).real - X).pow(2).sum(-1).mean()
+        loss.backward()
+        for name, p in net.named_parameters():
+            assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        r = repr(net)
+        assert "N=48" in r and "tied=True" in r
+    assert OMPNet(A, 3).weights.shape == (48,)
+    assert torch.equal(OMPNet(A, 3).weights, torch.ones(48, dtype=torch.float64))
+    sd = OMPNet(A, 3).state_dict()
+    assert set(sd) == {"A", "weights"}
+
+
+def test_nets_bad_input():
+    A, Y, _ = _problem()
+    with pytest.raises(NotImplementedError, match="per-iteration weights"):
+        OMPNet(A, 3, tied=False)
+    with pytest.raises(ShapeError):
+        OMPNet(A[None], 3)
+    with pytest.raises(InvalidParameterError):
+        OMPNet(A, 0)
+    with pytest.raises(InvalidParameterError):
+        IHTNet(A, 4, 3, tau=-1.0)
+    with pytest.raises(ShapeError):
+        OMPNet(A, 3)(Y[:, :5])
+
+
+def test_soft_threshold_complex_and_real():
+    v = torch.tensor([3 + 4j, 0.3 + 0.4j, 0j], dtype=torch.complex128, requires_grad=True)
+    out = soft_threshold(v, 1.0)
+    assert torch.allclose(out.detach(), torch.tensor([(3 + 4j) * 0.8, 0, 0], dtype=torch.complex128))
+    out.abs().sum().backward()
+    assert torch.isfinite(torch.view_as_real(v.grad)).all()
+    r = soft_threshold(torch.tensor([-2.0, 0.5, 1.5]), 1.0)
+    assert torch.equal(r, torch.tensor([-1.0, 0.0, 0.5]))
+
+
+def _ista(A, Y, K, lam, step):
+    x = torch.zeros(Y.shape[0], A.shape[1], dtype=A.dtype)
+    for _ in range(K):
+        x = soft_threshold(x + step * (Y - x @ A.mT) @ A.conj(), step * lam)
+    return x
+
+
+@pytest.mark.parametrize("complex_", [True, False])
+def test_untrained_lista_and_pudle_ista_are_ista(complex_):
+    A, Y, _ = _problem(complex_=complex_)
+    L = float(torch.linalg.matrix_norm(A, ord=2)) ** 2
+    ref = _ista(A, Y, 5, 0.05, 1 / L)
+    assert torch.allclose(LISTA(A, 5, lam=0.05)(Y), ref, atol=1e-10)
+    assert torch.allclose(PUDLEISTA(A, 5, lam=0.05)(Y), ref, atol=1e-10)
+    assert LISTA(A, 5).S.shape == (5, 48, 48) and LISTA(A, 5, tied=True).S.shape == (1, 48, 48)
+    p = PUDLEISTA(A, 5, learn_step=True)
+    assert {n for n, _ in p.named_parameters()} == {"b", "alpha"}
+    assert {n for n, _ in PUDLEISTA(A, 5).named_parameters()} == {"b"}
+
+
+def test_alista_weight_matrix_real():
+    g = torch.Generator().manual_seed(1)
+    A = torch.randn(30, 60, generator=g, dtype=torch.float64)
+    A = A / torch.linalg.vector_norm(A, dim=0)
+    W = alista_weight_matrix(A)
+    assert torch.allclose(torch.diagonal(W.mT @ A), torch.ones(60, dtype=torch.float64), atol=1e-12)
+    mu_A, fro_A = coherence(A, A)
+    mu_W, fro_W = coherence(W, A)
+    assert fro_W < fro_A and mu_W < mu_A
+    # projected gradient reaches the closed-form minimiser G^{-1} a_j / (a_j^T G^{-1} a_j)
+    Wc = torch.linalg.solve(A @ A.mT, A)
+    Wc = Wc / (Wc * A).sum(0)
+    assert torch.allclose(W, Wc, atol=1e-4)
+
+
+def test_alista_weight_matrix_complex_and_tight_frame():
+    g = torch.Generator().manual_seed(2)
+    A = torch.complex(torch.randn(20, 50, generator=g, dtype=torch.float64),
+                      torch.randn(20, 50, generator=g, dtype=torch.float64))
+    A = A / torch.linalg.vector_norm(A, dim=0)
+    W = alista_weight_matrix(A)
+    assert torch.allclose(torch.diagonal(W.mH @ A), torch.ones(50, dtype=torch.complex128), atol=1e-12)
+    assert coherence(W, A)[1] < coherence(A, A)[1]
+    # partial DFT (tight frame, unit columns): W~ = A
+    N, m = 32, 8
+    k = torch.arange(m, dtype=torch.float64)
+    F = torch.exp(-2j * math.pi * torch.outer(k, torch.arange(N, dtype=torch.float64)) / N) / math.sqrt(m)
+    assert torch.allclose(alista_weight_matrix(F), F, atol=1e-10)
+
+
+def test_alista_forward_and_support_selection():
+    A, Y, X = _problem()
+    net = ALISTA(A, 6)
+    out = net(Y)
+    assert out.shape == X.shape and torch.isfinite(out).all()
+    assert {n for n, _ in net.named_parameters()} == {"gamma", "theta"}
+    ss = ALISTA(A, 6, support_selection=(1.2, 13.0))
+    loss = (ss(Y).real - X).pow(2).sum(-1).mean()
+    loss.backward()
+    assert torch.isfinite(ss.gamma.grad).all() and torch.isfinite(ss.theta.grad).all()
+    with pytest.raises(ShapeError):
+        ALISTA(A, 3, W=A[:, :5])

@@ -1,6 +1,8 @@
 """PUDLE dictionary learning (reference unfolded_baselines 2, task B3): g_ae-ls removes the
 dictionary bias of g_dec."""
 
+import os
+
 import pytest
 import torch
 

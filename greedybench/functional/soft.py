@@ -271,9 +271,12 @@ def _min_norm_fix(Bt, Y, Pc, X, bad, return_path, rtol):
     n_tot = Bb.shape[-1]
     ns = range(1, n_tot + 1) if return_path else [n_tot]
     xs = []
+    # the SVD runs in double precision: in single precision it can fail to converge on the
+    # collapsed soft columns this fallback exists for (singular values down to 1e-99)
+    wide = torch.complex128 if Bb.is_complex() else torch.float64
     for n in ns:
-        z = torch.linalg.pinv(Bb[..., :n], rtol=rtol) @ Yb.unsqueeze(-1)   # (K, n, 1)
-        xs.append((z.mT @ Pb[:, :n]).squeeze(-2))
+        z = torch.linalg.pinv(Bb[..., :n].to(wide), rtol=rtol) @ Yb.unsqueeze(-1).to(wide)  # (K, n, 1)
+        xs.append((z.to(Bb.dtype).mT @ Pb[:, :n]).squeeze(-2))
     X = X.clone()
     X[bad] = torch.stack(xs, dim=-2) if return_path else xs[0]
     return X

@@ -29,8 +29,6 @@ import dataclasses
 import io
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +39,7 @@ import torch
 from torch import nn
 
 from ._validation import GreedybenchError, InvalidParameterError, ShapeError, check_option
+from .pipeline.io import atomic_write_bytes, atomic_write_text
 
 __all__ = [
     "CheckpointError", "TrainConfig", "TrainResult", "train", "evaluate", "predict",
@@ -183,32 +182,11 @@ class TrainResult:
 # --------------------------------------------------------------------------------------------- #
 # atomic, weights-only file I/O
 # --------------------------------------------------------------------------------------------- #
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _atomic_save(obj, path: Path) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
-    _atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
 
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _plain_state(model_or_state) -> dict:
@@ -369,7 +347,7 @@ def _write_csv(path: Path, history: dict) -> None:
     for row in zip(history["epoch"], history["train_loss"], history["val_loss"], history["lr"]):
         e, tl, vl, lr = row
         w.writerow([e, repr(tl), "" if math.isnan(vl) else repr(vl), repr(lr)])
-    _atomic_write_text(path, buf.getvalue())
+    atomic_write_text(path, buf.getvalue())
 
 
 def _history_to_tensors(h: dict) -> dict:
@@ -460,7 +438,7 @@ def train(model: nn.Module, train_data, val_data, config: Optional[TrainConfig] 
                 "n_train": n, "n_val": int(Yv.shape[0]),
                 "n_test": None if test_data is None else int(test_data[0].shape[0]),
                 "torch_version": torch.__version__}
-        _atomic_write_text(out / "config.json", json.dumps(meta, indent=2))
+        atomic_write_text(out / "config.json", json.dumps(meta, indent=2))
 
     def checkpoint(epoch_done: int) -> None:
         if out is None:
@@ -548,5 +526,5 @@ def train(model: nn.Module, train_data, val_data, config: Optional[TrainConfig] 
     if out is not None:
         if best_epoch > 0 and not (out / "best.pt").exists():
             save_state_dict(best_state, out / "best.pt")
-        _atomic_write_text(out / "result.json", json.dumps(res.summary(), indent=2))
+        atomic_write_text(out / "result.json", json.dumps(res.summary(), indent=2))
     return res

@@ -11,12 +11,6 @@ from greedybench.nn import (ALISTA, LISTA, PUDLEISTA, IHTNet, OMPNet, alista_wei
                             soft_threshold)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _problem(m=16, N=48, s=4, B=6, complex_=True, seed=0, dtype=torch.float64):

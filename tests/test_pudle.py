@@ -1,7 +1,6 @@
 """PUDLE dictionary learning (reference unfolded_baselines 2, task B3): g_ae-ls removes the
 dictionary bias of g_dec."""
 
-import os
 
 import pytest
 import torch
@@ -10,12 +9,6 @@ from greedybench._validation import InvalidParameterError, ShapeError
 from greedybench.nn import PUDLE, learn_dictionary, make_dictionary_data, relative_dictionary_error, sine_distance
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def test_data_generator():

@@ -13,12 +13,6 @@ from greedybench.train import (CheckpointError, TrainConfig, batch_loss, evaluat
                                load_state_dict, train)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _data(m=12, N=32, s=3, K=8, n=(48, 16, 16), seed=0, complex_=True):

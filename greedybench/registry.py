@@ -86,6 +86,16 @@ class ProblemBatch:
     def B(self) -> int:
         return self.y.shape[0]
 
+    def oracle_weights(self):
+        """0/1 selection weights (N,): 1 on the latent model's hidden set ``meta["T"]``, 0
+        elsewhere; None when the instance has no hidden set (the oracle then is the plain solver)."""
+        T = self.meta.get("T")
+        if T is None:
+            return None
+        w = torch.zeros(self.N, dtype=self.A.real.dtype, device=self.A.device)
+        w[torch.as_tensor(T, dtype=torch.long, device=self.A.device)] = 1
+        return w
+
     @classmethod
     def from_instance(cls, inst, *, with_X: bool = False, **meta) -> "ProblemBatch":
         """From a ``greedybench.datasets.Instance``; extra keywords are added to ``meta``."""

@@ -1,8 +1,6 @@
 """Weighted IHT with oracle weights: 1 on the hidden set meta["T"] (when the instance has one),
 0 elsewhere; plain IHT otherwise. Same step and iteration defaults as the "iht" entry. An upper
 reference for learned weights (IHT-Net)."""
-import torch
-
 import greedybench as gb
 
 name = "iht_oracle"
@@ -16,9 +14,5 @@ references = [
 
 def solve(problem, step=0.65, n_iter=300):
     """problem: greedybench.registry.ProblemBatch; returns x of shape (B, N)."""
-    T = problem.meta.get("T")
-    weights = None
-    if T is not None:
-        weights = torch.zeros(problem.N, dtype=problem.A.real.dtype, device=problem.A.device)
-        weights[torch.as_tensor(T, dtype=torch.long, device=problem.A.device)] = 1
-    return gb.iht(problem.A, problem.y, problem.s, step=step, n_iter=n_iter, weights=weights)
+    return gb.iht(problem.A, problem.y, problem.s, step=step, n_iter=n_iter,
+                  weights=problem.oracle_weights())

@@ -1,7 +1,5 @@
 """Weighted OMP with oracle weights: 1 on the hidden set meta["T"] (when the instance has one),
 0 elsewhere; plain OMP otherwise. An upper reference for learned weights (OMP-Net)."""
-import torch
-
 import greedybench as gb
 
 name = "omp_oracle"
@@ -15,9 +13,4 @@ references = [
 
 def solve(problem, **params):
     """problem: greedybench.registry.ProblemBatch; returns x of shape (B, N)."""
-    T = problem.meta.get("T")
-    weights = None
-    if T is not None:
-        weights = torch.zeros(problem.N, dtype=problem.A.real.dtype, device=problem.A.device)
-        weights[torch.as_tensor(T, dtype=torch.long, device=problem.A.device)] = 1
-    return gb.omp(problem.A, problem.y, problem.s, weights=weights)
+    return gb.omp(problem.A, problem.y, problem.s, weights=problem.oracle_weights())

@@ -27,6 +27,8 @@ import markupsafe
 import pandas as pd
 import yaml
 
+from greedybench.pipeline.io import atomic_write_text
+
 __all__ = ["render_report", "collect_provenance"]
 
 _HERE = Path(__file__).resolve().parent
@@ -127,20 +129,6 @@ def _table(csv_path) -> dict | None:
                 row.append({"shown": str(v), "sort": str(v), "text": True})
         rows.append(row)
     return {"columns": [str(c) for c in df.columns], "rows": rows, "frame": df}
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    import tempfile
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _normalise_provenance(prov: dict) -> dict:
@@ -284,5 +272,5 @@ def render_report(manifest, out_html, *, provenance, leaderboard_csv=None, summa
         leaderboard=leaderboard, summary_table=summary, texts=texts, sections=sections,
         skipped=skipped, results=manifest.get("results", {"path": "?", "rows": "?", "sha256": "?"}),
     )
-    _write_atomic(out_html, html)
+    atomic_write_text(out_html, html)
     return out_html

@@ -21,9 +21,7 @@ import hashlib
 import io
 import json
 import math
-import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -35,6 +33,7 @@ from matplotlib.patches import Patch
 
 from .l1 import l1_weak_curve, rho_weak
 from .phase import success_rates, transition_curve
+from ..pipeline.io import atomic_write_bytes
 
 __all__ = ["make_figures", "CRITERIA", "write_atomic"]
 
@@ -53,20 +52,10 @@ _L1_STYLE = dict(color="black", ls="--", lw=1.4, label=r"$\ell_1$ weak threshold
 
 
 def write_atomic(path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``data`` to ``path`` atomically (the pipeline's writer: temp file, fsync, rename)."""
     if isinstance(data, str):
         data = data.encode("utf-8")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, data)
 
 
 def _csv_bytes(df: pd.DataFrame) -> bytes:

@@ -18,11 +18,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
 import greedybench as gb
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from benchmarks.common import gaussian_problem  # noqa: E402  (the asv suite's seeded builder)
 
 SHAPES = [(2000, 256, 512, 32), (1000, 200, 400, 15)]  # (B, m, N, s)
 
@@ -48,12 +53,7 @@ def _interleaved_medians(fns, repeats, device):
 
 
 def problem(B, m, N, s, dtype, device, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    A = torch.randn(m, N, generator=g, dtype=torch.float64)
-    A = A / A.norm(dim=0, keepdim=True)
-    idx = torch.rand(B, N, generator=g).argsort(dim=1)[:, :s]
-    X = torch.zeros(B, N, dtype=torch.float64).scatter(1, idx, torch.randn(B, s, generator=g, dtype=torch.float64))
-    Y = X @ A.T
+    A, _, Y = gaussian_problem(B, m, N, s, dtype=torch.float64, seed=seed)
     return A.to(device, dtype), Y.to(device, dtype)
 
 

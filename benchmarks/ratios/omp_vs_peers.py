@@ -21,6 +21,7 @@ import os
 import statistics
 import sys
 import time
+from pathlib import Path
 
 
 def parse_args(argv=None):
@@ -55,6 +56,9 @@ def main(argv=None):
     import torch
 
     import greedybench as gb
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from benchmarks.common import gaussian_problem  # the asv suite's seeded builder
     from greedybench.functional.omp import _omp
 
     torch.set_num_threads(args.threads)
@@ -67,13 +71,7 @@ def main(argv=None):
     dt = getattr(torch, args.dtype)
     B, m, N, s = args.B, args.m, args.N, args.s
 
-    g = torch.Generator().manual_seed(args.seed)
-    A = torch.randn(m, N, generator=g, dtype=torch.float64)
-    A = A / A.norm(dim=0)
-    X = torch.zeros(B, N, dtype=torch.float64)
-    supp = torch.rand(B, N, generator=g).argsort(dim=1)[:, :s]
-    X.scatter_(1, supp, torch.randn(B, s, generator=g, dtype=torch.float64))
-    Y = X @ A.T
+    A, X, Y = gaussian_problem(B, m, N, s, dtype=torch.float64, seed=args.seed)
     A_np, Y_np = A.numpy(), Y.numpy()
     A_d, Y_d = A.to(dev, dt), Y.to(dev, dt)
 

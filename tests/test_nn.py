@@ -75,8 +75,10 @@ def test_nets_gradients_and_repr():
 
 def test_nets_bad_input():
     A, Y, _ = _problem()
-    with pytest.raises(NotImplementedError, match="per-iteration weights"):
-        OMPNet(A, 3, tied=False)
+    with pytest.raises(ShapeError, match=r"per-iteration weights must have shape \(n_iter, N\)"):
+        gb.functional.soft._omp_kernel(A, Y[:, None], 3, 1e-3, torch.ones(2, 48), per_iter=True)
+    with pytest.raises(ShapeError, match=r"\(n_iter, N\) = \(3, 48\)"):
+        gb.functional.soft._iht_kernel(A, Y[:, None], 4, 1e-3, 0.5, 3, torch.ones(48), per_iter=True)
     with pytest.raises(ShapeError):
         OMPNet(A[None], 3)
     with pytest.raises(InvalidParameterError):
@@ -159,3 +161,90 @@ def test_alista_forward_and_support_selection():
     assert torch.isfinite(ss.gamma.grad).all() and torch.isfinite(ss.theta.grad).all()
     with pytest.raises(ShapeError):
         ALISTA(A, 3, W=A[:, :5])
+
+
+# --------------------------------------------------------------------------------------------
+# untied (per-layer) weights
+# --------------------------------------------------------------------------------------------
+def _nets(A, tied):
+    return OMPNet(A, 4, tau=1e-3, tied=tied), IHTNet(A, 4, 6, tau=1e-3, step=0.5, tied=tied)
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_untied_nets_with_equal_layers_are_the_tied_nets(grad):
+    """Every layer holding the same w gives the tied net with that w, bit for bit."""
+    A, Y, _ = _problem()
+    w = 0.5 + torch.rand(48, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    for tied_net, untied_net in zip(_nets(A, True), _nets(A, False)):
+        assert untied_net.weights.shape == (untied_net.n_layers, 48)
+        with torch.no_grad():
+            tied_net.weights.copy_(w)
+            untied_net.weights.copy_(w.expand(untied_net.n_layers, 48))
+        with torch.set_grad_enabled(grad):
+            assert torch.equal(tied_net(Y), untied_net(Y))
+        assert torch.equal(untied_net.learned_support(5), tied_net.learned_support(5))
+
+
+def _np_weighted_omp_per_layer(A, y, W):
+    """Plain numpy OMP whose iteration n selects argmax |W[n] * A^H r| (independent reference)."""
+    import numpy as np
+    A, y, W = A.numpy(), y.numpy(), W.numpy()
+    S, r = [], y.copy()
+    for w in W:
+        S.append(int(np.argmax(np.abs(w * (A.conj().T @ r)))))
+        z = np.linalg.lstsq(A[:, S], y, rcond=None)[0]
+        r = y - A[:, S] @ z
+    x = np.zeros(A.shape[1], dtype=A.dtype)
+    x[S] = z
+    return S, x
+
+
+def _np_weighted_iht_per_layer(A, y, s, step, W):
+    import numpy as np
+    A, y, W = A.numpy(), y.numpy(), W.numpy()
+    x = np.zeros(A.shape[1], dtype=A.dtype)
+    for w in W:
+        u = x + step * (A.conj().T @ (y - A @ x))
+        keep = np.argsort(-np.abs(w * u), kind="stable")[:s]
+        x = np.zeros_like(u)
+        x[keep] = u[keep]
+    return x
+
+
+def test_untied_ompnet_selects_with_each_layers_weights():
+    """At tau -> 0 layer n picks argmax |W[n] * A^H r|: a layer that boosts one index forces it."""
+    A, Y, _ = _problem(complex_=False)
+    g = torch.Generator().manual_seed(5)
+    W = 0.5 + torch.rand(4, 48, generator=g, dtype=torch.float64)
+    W[1, 7] = W[2, 30] = 1e6                                        # force atoms 7 and 30 in layers 2, 3
+    net = OMPNet(A, 4, tau=1e-12, tied=False)
+    with torch.no_grad():
+        net.weights.copy_(W)
+        out = net(Y)
+    for b in range(Y.shape[0]):
+        S, x_ref = _np_weighted_omp_per_layer(A, Y[b], W)
+        assert S[1] == 7 and S[2] == 30
+        torch.testing.assert_close(out[b], torch.from_numpy(x_ref), rtol=0, atol=1e-10)
+
+
+def test_untied_ihtnet_selects_with_each_layers_weights():
+    A, Y, _ = _problem(complex_=False)
+    W = 0.5 + torch.rand(6, 48, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    net = IHTNet(A, 4, 6, tau=1e-12, step=0.5, tied=False)
+    with torch.no_grad():
+        net.weights.copy_(W)
+        out = net(Y)
+    for b in range(Y.shape[0]):
+        ref = _np_weighted_iht_per_layer(A, Y[b], 4, 0.5, W)
+        torch.testing.assert_close(out[b], torch.from_numpy(ref), rtol=0, atol=1e-10)
+
+
+def test_untied_nets_train_every_layer():
+    A, Y, X = _problem()
+    for net in _nets(A, False):
+        loss = (net(Y).real - X).pow(2).sum(-1).mean()
+        loss.backward()
+        g = net.weights.grad
+        assert g.shape == (net.n_layers, 48) and torch.isfinite(g).all()
+        assert (g.abs().sum(1) > 0).all(), "every layer's weights get a gradient"
+        assert "tied=False" in repr(net)

@@ -169,7 +169,8 @@ def test_trained_solver_entries_roundtrip():
 
     A, (tr, val, te) = _data(complex_=False)
     mk = lambda d: ProblemBatch(A=A, y=d[0], m=A.shape[0], N=A.shape[1], s=3, X=d[1])  # noqa: E731
-    for name, extra in (("omp_net", {}), ("iht_net", {"n_layers": 4}), ("lista", {"n_layers": 3}),
+    for name, extra in (("omp_net", {}), ("omp_net", {"tied": False}), ("iht_net", {"n_layers": 4}),
+                        ("iht_net", {"n_layers": 4, "tied": False}), ("lista", {"n_layers": 3}),
                         ("alista", {"n_layers": 3}), ("pudle_ista", {"n_layers": 3})):
         mod = importlib.import_module(f"greedybench.solvers.{name}")
         state = mod.train(mk(tr), mk(val), seed=0, progress=False, epochs=2, batch_size=16, **extra)
@@ -179,6 +180,8 @@ def test_trained_solver_entries_roundtrip():
         state = torch.load(buf, weights_only=True)
         x = mod.solve(mk(te), state=state)
         assert x.shape == te[1].shape and torch.isfinite(x).all(), name
+        if "tied" in extra:                      # the state rebuilds the untied net: (layers, N) weights
+            assert state["state_dict"]["weights"].dim() == 2
         x0 = mod.solve(mk(te), **extra)          # untrained net
         assert x0.shape == te[1].shape
 

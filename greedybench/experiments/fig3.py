@@ -50,11 +50,13 @@ TASKS = {
 }
 METHODS = {  # table order
     "omp": ["OMP", "Soft-OMP (w=1)", "weighted OMP (oracle)", "weighted OMP (learned w)", "OMP-Net",
-            "LISTA", "ALISTA", "PUDLE-ISTA"],
+            "OMP-Net (untied)", "LISTA", "ALISTA", "PUDLE-ISTA"],
     "iht": ["IHT", "Soft-IHT (w=1)", "weighted IHT (oracle)", "weighted IHT (learned w)", "IHT-Net",
-            "LISTA", "ALISTA", "PUDLE-ISTA"],
+            "IHT-Net (untied)", "LISTA", "ALISTA", "PUDLE-ISTA"],
 }
 LEARNED = ("net", "lista", "alista", "pudle")
+# optional (``--methods net_untied``): the greedy net with one weight vector per layer
+OPTIONAL = ("net_untied",)
 
 
 # --------------------------------------------------------------------------------------------- #
@@ -120,8 +122,10 @@ def summarize(x_hat: torch.Tensor, X: torch.Tensor) -> dict:
 # --------------------------------------------------------------------------------------------- #
 def _make_model(kind: str, task: str, A: torch.Tensor):
     L = TASKS[task]["layers"]
-    if kind == "net":
-        return OMPNet(A, L, tau=1e-3) if task == "omp" else IHTNet(A, S, L, tau=1e-3, step=0.5)
+    if kind in ("net", "net_untied"):
+        tied = kind == "net"
+        return (OMPNet(A, L, tau=1e-3, tied=tied) if task == "omp"
+                else IHTNet(A, S, L, tau=1e-3, step=0.5, tied=tied))
     if kind == "lista":
         return LISTA(A, L, lam=0.1)
     if kind == "alista":
@@ -130,7 +134,7 @@ def _make_model(kind: str, task: str, A: torch.Tensor):
 
 
 def _config(kind: str, epochs: int, seed: int) -> TrainConfig:
-    if kind == "net":
+    if kind in ("net", "net_untied"):
         # the paper's schedule; skip_failed_steps: the soft-OMP kernel's minimum-norm fallback (an
         # SVD) can fail to converge in complex64 on collapsed soft atoms (rare; counted, reported)
         return TrainConfig(epochs=epochs, seed=seed, skip_failed_steps=True)
@@ -180,7 +184,8 @@ def run_seed(seed: int, out: Path, *, epochs: int, kinds=LEARNED, tasks=("omp", 
             preds["weighted IHT (oracle)"] = gb.iht(A64, Yte64, S, step=0.5, n_iter=30, weights=oracle)
             preds["Soft-IHT (w=1)"] = gb.soft_iht(A, Yte, S, tau=1e-3, step=0.5, n_iter=30)
         for kind in kinds:
-            name = {"net": tinfo["net"], "lista": "LISTA", "alista": "ALISTA", "pudle": "PUDLE-ISTA"}[kind]
+            name = {"net": tinfo["net"], "net_untied": tinfo["net"] + " (untied)", "lista": "LISTA",
+                    "alista": "ALISTA", "pudle": "PUDLE-ISTA"}[kind]
             model = _make_model(kind, task, A)
             mdir = out / f"seed{seed}" / task / kind
             if snapshot:
@@ -194,11 +199,12 @@ def run_seed(seed: int, out: Path, *, epochs: int, kinds=LEARNED, tasks=("omp", 
                 info["train_time_s"] = r.total_train_time_s
             preds[name] = predict(model, Yte, batch_size=512)
             tr["train"][name] = info
+            if kind in ("net", "net_untied"):
+                info["top20_in_T"] = len(set(model.learned_support(K).tolist()) & set(T.tolist()))
             if kind == "net":
                 w = model.weights.detach().double()
-                top = set(torch.topk(w.abs(), K).indices.tolist())
                 tr["weights"] = w.tolist()
-                tr["top20_in_T"] = len(top & set(T.tolist()))
+                tr["top20_in_T"] = len(set(model.learned_support(K).tolist()) & set(T.tolist()))
                 wl = w.abs()
                 if task == "omp":
                     preds["weighted OMP (learned w)"] = gb.omp(A64, Yte64, S, weights=wl)
@@ -300,6 +306,8 @@ def aggregate(out: Path, seeds, models: Path = None) -> list:
                 row["train_time_s"] = f"{tm:.0f} +- {tsd:.0f}"
             if name in ("OMP-Net", "IHT-Net"):
                 row["top20_in_T"] = " ".join(str(p["top20_in_T"]) for p in per if p.get("top20_in_T") is not None)
+            elif any("top20_in_T" in t for t in trn):                 # untied nets: layer-averaged |w|
+                row["top20_in_T"] = " ".join(str(t["top20_in_T"]) for t in trn if "top20_in_T" in t)
             rows.append(row)
     cols = list(rows[0])
     with open(out / "comparison.csv", "w", newline="") as f:
@@ -412,8 +420,9 @@ def main(argv=None) -> None:
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--epochs", type=int, default=1000)
-    ap.add_argument("--methods", nargs="+", default=list(LEARNED), choices=list(LEARNED),
-                    help="learned models to train (default: all)")
+    ap.add_argument("--methods", nargs="+", default=list(LEARNED), choices=list(LEARNED + OPTIONAL),
+                    help="learned models to train (default: net lista alista pudle; net_untied adds the "
+                         "greedy net with one weight vector per layer)")
     ap.add_argument("--tasks", nargs="+", default=["omp", "iht"], choices=["omp", "iht"])
     ap.add_argument("--threads", type=int, default=1,
                     help="torch CPU threads (1 is fastest for these small GEMMs on a shared machine)")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from .._validation import check_int, check_positive, check_problem, real_dtype
+from .._validation import ShapeError, check_int, check_positive, check_problem, real_dtype
 from ._linalg import matvec, rmatvec
 from .softsort import (
     _hard_topk_mask,
@@ -132,6 +132,14 @@ class _Rows:
         return torch.stack(self.items, dim=-2)
 
 
+def _check_per_iter(W, n_iter: int, N: int) -> None:
+    """Per-iteration weights must be a (n_iter, N) tensor (internal contract, checked once)."""
+    if not isinstance(W, torch.Tensor) or W.shape != (n_iter, N):
+        got = tuple(W.shape) if isinstance(W, torch.Tensor) else type(W).__name__
+        raise ShapeError(f"per-iteration weights must have shape (n_iter, N) = ({n_iter}, {N}); got {got}.",
+                         expected=f"({n_iter}, {N})", got=got)
+
+
 def _needs_graph(*ts) -> bool:
     return torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in ts)
 
@@ -155,8 +163,12 @@ def _selection_scales(tau, W, hard: bool):
 
 
 def _omp_kernel(A, Y, n_iter: int, tau, W, *, hard: bool = False, return_path: bool = False,
-                record: bool = False) -> dict:
+                record: bool = False, per_iter: bool = False) -> dict:
     """(Soft-)OMP on problems Y (B, T, m); see reference 3.1.
+
+    ``W``: None, weights (N,) or (B, 1, N) used by every iteration, or with ``per_iter`` one
+    weight vector per iteration, (n_iter, N) (OMP-Net with untied layers): iteration n then folds
+    |W[n]| / tau into its own copy of A^H (an O(m N) product, against the O(B m N) GEMM).
 
     Per iteration: c = A^H r (GEMM 1, with |w| / tau folded into A^H when shared);
     p = softmax(|w c| / tau) (or the one-hot argmax if ``hard``); b = A p (GEMM 2). The new
@@ -183,13 +195,19 @@ def _omp_kernel(A, Y, n_iter: int, tau, W, *, hard: bool = False, return_path: b
     lead = Y.shape[:-1]                                              # (B, T)
     tol = torch.finfo(rdt).eps ** 0.5
     inplace = not _needs_graph(A, Y, tau, W)
-    pre, post = _selection_scales(tau, W, hard)
-    As = A.conj() if pre is None else A.conj() * pre                 # (m, N) or (B, m, N)
+    if per_iter:
+        _check_per_iter(W, n_iter, N)
+    else:
+        pre, post = _selection_scales(tau, W, hard)
+        As = A.conj() if pre is None else A.conj() * pre             # (m, N) or (B, m, N)
     Qs = _Rows(torch.empty(lead + (m,), dtype=dtype, device=dev), n_iter, inplace)
     Pbuf = torch.empty((n_iter,) + lead + (N,), dtype=rdt, device=dev) if inplace else None
     r = Y
     rows, cols, rcols, ds, deps, stats = [], [], [], [], [], []
     for n in range(n_iter):
+        if per_iter:
+            pre, post = _selection_scales(tau, W[n], hard)
+            As = A.conj() * pre
         if inplace:
             v = Pbuf[n]
             c = torch.matmul(r, As, out=v) if not dtype.is_complex else r @ As
@@ -288,22 +306,32 @@ def _min_norm_fix(Bt, Y, Pc, X, bad, return_path, rtol):
 
 
 def _iht_kernel(A, Y, s: int, tau, step, n_iter: int, W, *, hard: bool = False,
-                return_path: bool = False, record: bool = False) -> dict:
+                return_path: bool = False, record: bool = False, per_iter: bool = False) -> dict:
     """(Soft-)IHT on problems Y (B, T, m); see reference 3.2.
 
     u = x + step A^H (y - A x) (two GEMMs); q = column sums of the top-s SoftSort rows of |w u|
     (``_soft_topk_mask``: O(s^2 + N) per problem, no (s, N) rows) or the hard 0/1 top-s mask;
-    x = q * u. Returns ``x`` (B, T, N) or the path (B, T, n+1, N); with ``record`` also ``u``
+    x = q * u. ``W`` as in ``_omp_kernel`` (with ``per_iter``, (n_iter, N): W[n] selects in
+    iteration n). Returns ``x`` (B, T, N) or the path (B, T, n+1, N); with ``record`` also ``u``
     (B, T, n, N), the iterates u^0..u^{n-1}.
     """
-    post = None if W is None else W.abs()                            # |w u| (/ tau if soft)
-    if not hard:
-        post = 1.0 / tau if post is None else post / tau
+    if per_iter:
+        _check_per_iter(W, n_iter, A.shape[-1])
+
+    def selection_scale(n):                                          # |w| (/ tau if soft)
+        w = W[n] if per_iter else W
+        if hard:
+            return None if w is None else w.abs()
+        return 1.0 / tau if w is None else w.abs() / tau
+
+    post = None if per_iter else selection_scale(0)
     x = torch.zeros(Y.shape[:-1] + (A.shape[-1],), dtype=A.dtype, device=A.device)
     path, us = [x], []
     for n in range(n_iter):
         g = _rmv(A, Y - _mv(A, x)) if n else _rmv(A, Y)
         u = torch.add(x, g, alpha=step) if isinstance(step, float) else x + step * g
+        if per_iter:
+            post = selection_scale(n)
         v = u.abs() if post is None else u.abs() * post
         q = _hard_topk_mask(v, s) if hard else _soft_topk_mask(v, None, s)
         x = q * u

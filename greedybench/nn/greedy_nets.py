@@ -8,8 +8,9 @@ implementation of the algorithms here, and the untrained net equals ``soft_omp``
 with all-ones weights bit for bit (and Soft-OMP / Soft-IHT with weights=None up to rounding of
 |1| / tau). The loss is taken on Re(x_hat) (``greedybench.train.batch_loss``).
 
-Per-layer (untied) weights need a kernel that takes one weight vector per iteration; the current
-kernels take one weight vector for all iterations, so ``tied=False`` raises NotImplementedError.
+``tied=False`` gives every layer its own weight vector, a (n_layers, N) parameter that the same
+kernels take with ``per_iter=True`` (iteration n selects with |W[n]|); initialised to ones it is
+the tied net, bit for bit.
 """
 
 from __future__ import annotations
@@ -25,11 +26,6 @@ from ..functional import soft as _soft
 
 __all__ = ["OMPNet", "IHTNet"]
 
-_UNTIED_MSG = ("{cls}: tied=False (one weight vector per layer) needs a soft kernel that accepts "
-               "per-iteration weights of shape (n_iter, N); greedybench.functional.soft.{kernel} "
-               "takes one weight vector shared by all iterations. Use tied=True.")
-
-
 def _check_A(A, caller: str) -> torch.Tensor:
     if not isinstance(A, torch.Tensor) or A.dim() != 2:
         raise ShapeError(f"{caller}: A must be a 2-D tensor (m, N) shared by the batch; got "
@@ -40,15 +36,11 @@ def _check_A(A, caller: str) -> torch.Tensor:
 
 
 class _GreedyNet(nn.Module):
-    _kernel_name = ""
-
     def _init_common(self, A, n_layers, tau, tied, train_tau, caller):
         A = _check_A(A, caller)
         self.n_layers = check_int("n_layers", n_layers, caller=caller)
         self.tau0 = float(check_positive("tau", tau, caller=caller))
         self.tied = bool(tied)
-        if not self.tied:
-            raise NotImplementedError(_UNTIED_MSG.format(cls=caller, kernel=self._kernel_name))
         self.train_tau = bool(train_tau)
         self.register_buffer("A", A)
         rdt = real_dtype(A.dtype)
@@ -71,12 +63,14 @@ class _GreedyNet(nn.Module):
                              f"got {tuple(y.shape)}.", expected=f"(B, {self.A.shape[0]})", got=tuple(y.shape))
         return y.to(self.A.dtype).unsqueeze(1)                      # (B, 1, m): the kernels' (B, T, m)
 
-    def learned_support(self, k: int) -> torch.Tensor:
-        """Indices of the k largest learned |w| (sorted ascending)."""
+    def weight_profile(self) -> torch.Tensor:
+        """|w| (N,): the learned weights' magnitudes, averaged over the layers if untied."""
         w = self.weights.detach().abs()
-        if w.dim() == 2:
-            w = w.mean(0)
-        return torch.topk(w, k).indices.sort().values
+        return w.mean(0) if w.dim() == 2 else w
+
+    def learned_support(self, k: int) -> torch.Tensor:
+        """Indices of the k largest learned |w| (sorted ascending; layer-averaged if untied)."""
+        return torch.topk(self.weight_profile(), k).indices.sort().values
 
 
 class OMPNet(_GreedyNet):
@@ -87,14 +81,12 @@ class OMPNet(_GreedyNet):
     A : (m, N) real or complex sensing matrix (stored as a buffer, not trained).
     n_layers : number of Soft-OMP iterations (s = 10 in Fig. 3).
     tau : SoftSort temperature (1e-3 in the paper).
-    tied : one weight vector w (N,) shared by all layers (the paper's net); tied=False is not
-        supported by the current kernel (NotImplementedError).
+    tied : one weight vector w (N,) shared by all layers (the paper's net); tied=False gives each
+        layer its own, ``weights`` of shape (n_layers, N).
     train_tau : also learn tau (log-parametrised, init ``tau``).
 
     forward(y (B, m)) -> x_hat (B, N) in A's dtype (complex for a Fourier A; train on Re(x_hat)).
     """
-
-    _kernel_name = "_omp_kernel"
 
     def __init__(self, A: torch.Tensor, n_layers: int, *, tau: float = 1e-3, tied: bool = True,
                  train_tau: bool = False):
@@ -102,7 +94,8 @@ class OMPNet(_GreedyNet):
         self._init_common(A, n_layers, tau, tied, train_tau, "OMPNet")
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        out = _soft._omp_kernel(self.A, self._prep(y), self.n_layers, self.tau, self.weights)
+        out = _soft._omp_kernel(self.A, self._prep(y), self.n_layers, self.tau, self.weights,
+                                per_iter=not self.tied)
         return out["x"].squeeze(1)
 
     def extra_repr(self) -> str:
@@ -125,8 +118,6 @@ class IHTNet(_GreedyNet):
     train_tau, train_step : also learn tau / the step (log-parametrised, initialised at the given values).
     """
 
-    _kernel_name = "_iht_kernel"
-
     def __init__(self, A: torch.Tensor, s: int, n_layers: int, *, tau: float = 1e-3, step: float = 0.5,
                  tied: bool = True, train_tau: bool = False, train_step: bool = False):
         super().__init__()
@@ -143,7 +134,7 @@ class IHTNet(_GreedyNet):
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         out = _soft._iht_kernel(self.A, self._prep(y), self.s, self.tau, self.step, self.n_layers,
-                                self.weights)
+                                self.weights, per_iter=not self.tied)
         return out["x"].squeeze(1)
 
     def extra_repr(self) -> str:

@@ -19,9 +19,13 @@ import torch
 
 from .._validation import ShapeError, check_int, check_positive, check_problem, real_dtype
 from ._linalg import matvec, rmatvec
+from . import _workspace
+from ._select import Workspace
 from .softsort import (
     _hard_topk_mask,
     _soft_topk_mask,
+    _soft_topk_mask_,
+    top_k_indices,
     _softmax_stable_,
     _softmax_top1,
     _softsort_rows,
@@ -109,9 +113,10 @@ class _Rows:
     products saved would invalidate the graph.
     """
 
-    def __init__(self, like: torch.Tensor, n_max: int, inplace: bool):
+    def __init__(self, like: torch.Tensor, n_max: int, inplace: bool, name: str = "rows"):
         self.n = 0
-        self.buf = like.new_empty(like.shape[:-1] + (n_max, like.shape[-1])) if inplace else None
+        shape = like.shape[:-1] + (n_max, like.shape[-1])
+        self.buf = _workspace.buffer(name, shape, like.dtype, like.device) if inplace else None
         self.items = []
 
     def slot(self) -> torch.Tensor:
@@ -138,6 +143,27 @@ def _check_per_iter(W, n_iter: int, N: int) -> None:
         got = tuple(W.shape) if isinstance(W, torch.Tensor) else type(W).__name__
         raise ShapeError(f"per-iteration weights must have shape (n_iter, N) = ({n_iter}, {N}); got {got}.",
                          expected=f"({n_iter}, {N})", got=got)
+
+
+def _orthogonalise(Q: torch.Tensor, b: torch.Tensor, inplace: bool):
+    """One classical Gram-Schmidt pass: h = Q^H b (..., n) and b1 = b - Q^T h (..., m) for an
+    orthonormal basis Q (..., n, m) stored by rows.
+
+    Two reads of Q, each a batched GEMV over the flattened leading dimensions (the cost floor of
+    this step: both are memory-bound). A single basis vector uses elementwise ops instead (a
+    batched product with inner dimension 1 is several times slower); outside autograd b1 goes to a
+    kept buffer.
+    """
+    if Q.shape[-2] == 1:
+        q = Q[..., 0, :]
+        h = (q.conj().unsqueeze(-2) @ b.unsqueeze(-1)).squeeze(-1)  # (..., 1)
+        return h, torch.addcmul(b, q, h, value=-1)
+    lead, (n, m) = b.shape[:-1], Q.shape[-2:]
+    Q3, b3 = Q.reshape(-1, n, m), b.reshape(-1, 1, m)
+    h = torch.bmm(Q3.conj(), b3.mT)                                  # (R, n, 1)
+    out = _workspace.buffer("omp_b1", b3.shape, b.dtype, b.device) if inplace else None
+    b1 = torch.baddbmm(b3, h.mT, Q3, alpha=-1, out=out)
+    return h.view(lead + (n,)), b1.view(b.shape)
 
 
 def _needs_graph(*ts) -> bool:
@@ -200,16 +226,23 @@ def _omp_kernel(A, Y, n_iter: int, tau, W, *, hard: bool = False, return_path: b
     else:
         pre, post = _selection_scales(tau, W, hard)
         As = A.conj() if pre is None else A.conj() * pre             # (m, N) or (B, m, N)
-    Qs = _Rows(torch.empty(lead + (m,), dtype=dtype, device=dev), n_iter, inplace)
-    Pbuf = torch.empty((n_iter,) + lead + (N,), dtype=rdt, device=dev) if inplace else None
-    r = Y
+    Qs = _Rows(torch.empty(lead + (m,), dtype=dtype, device=dev), n_iter, inplace, "omp_basis")
+    # rows p_n written straight into their slot of P (B, T, n, N) by the softmax (the GEMM writes
+    # the statistic into a scratch buffer; strided slots are fine for BLAS and TensorIterator)
+    if inplace:
+        Pbuf = _workspace.buffer("omp_rows", lead + (n_iter, N), rdt, dev)
+        scratch, soft = (None, None) if hard else (
+            _workspace.buffer(name, lead + (N,), rdt, dev) for name in ("omp_stat", "omp_soft"))
+        r = Y.clone()                                                # updated in place below
+    else:
+        r = Y
     rows, cols, rcols, ds, deps, stats = [], [], [], [], [], []
     for n in range(n_iter):
         if per_iter:
             pre, post = _selection_scales(tau, W[n], hard)
             As = A.conj() * pre
         if inplace:
-            v = Pbuf[n]
+            v = Pbuf[..., n, :] if hard else scratch
             c = torch.matmul(r, As, out=v) if not dtype.is_complex else r @ As
             torch.abs(c, out=v)
             if post is not None:
@@ -224,12 +257,11 @@ def _omp_kernel(A, Y, n_iter: int, tau, W, *, hard: bool = False, return_path: b
             j = v.argmax(-1, keepdim=True)
             p = (v.zero_() if inplace else torch.zeros_like(v)).scatter_(-1, j, 1.0)
         else:                                                        # logits already / tau
-            p = _softmax_stable_(v) if inplace else _softmax_top1(v, None)
+            p = _softmax_stable_(v, Pbuf[..., n, :], soft) if inplace else _softmax_top1(v, None)
         b = _mv(A, p.to(dtype))                                      # (B, T, m)
         if n:
             Q = Qs.get()                                             # (B, T, n, m)
-            h = (Q.conj() @ b.unsqueeze(-1)).squeeze(-1)             # (B, T, n)
-            b1 = b - (h.unsqueeze(-2) @ Q).squeeze(-2)
+            h, b1 = _orthogonalise(Q, b, inplace)
         else:
             b1 = b
         rho = torch.linalg.vector_norm(b1, dim=-1, keepdim=True)    # (B, T, 1)
@@ -239,8 +271,8 @@ def _omp_kernel(A, Y, n_iter: int, tau, W, *, hard: bool = False, return_path: b
             q = torch.mul(b1, torch.where(dep, 0.0, 1.0 / diag).to(dtype), out=Qs.slot())
         else:
             q = b1 * torch.where(dep, 0.0, 1.0 / diag).to(dtype)
-        d = torch.linalg.vecdot(q, r).unsqueeze(-1)                 # (B, T, 1) = q^H r (MGS-style)
-        r = torch.addcmul(r, q, d, value=-1)
+        d = (q.conj().unsqueeze(-2) @ r.unsqueeze(-1)).squeeze(-1)   # (B, T, 1) = q^H r (MGS-style)
+        r = r.addcmul_(q, d, value=-1) if inplace else torch.addcmul(r, q, d, value=-1)
         diag = diag.to(dtype)
         rcols.append(torch.cat([h, diag], dim=-1) if n else diag)
         Qs.append(q)
@@ -252,25 +284,20 @@ def _omp_kernel(A, Y, n_iter: int, tau, W, *, hard: bool = False, return_path: b
     Rmat = torch.stack([torch.nn.functional.pad(c, (0, n_iter - c.shape[-1])) for c in rcols],
                        dim=-1)                                       # (B, T, n, n), upper
     d = torch.stack(ds, dim=-1)                                      # (B, T, n)
-    P = Pbuf.permute(1, 2, 0, 3) if inplace else torch.stack(rows, dim=-2)   # (B, T, n, N)
+    P = Pbuf if inplace else torch.stack(rows, dim=-2)               # (B, T, n, N), real
     if return_path:
         # z^(n) = R[:n,:n]^{-1} d[:n] for every n at once: Rinv is upper triangular, so the
         # leading block of the inverse is the inverse of the leading block.
         eye = torch.eye(n_iter, dtype=dtype, device=dev).expand_as(Rmat)
         Rinv = torch.linalg.solve_triangular(Rmat, eye, upper=True)
         Zc = torch.cumsum(Rinv * d.unsqueeze(-2), dim=-1)           # Zc[k, n-1] = z^(n)_k
-        X = Zc.mT @ P.to(dtype)                                      # (B, T, n, N)
+        X = _times_real(Zc.mT, P)                                     # (B, T, n, N)
     else:
         z = torch.linalg.solve_triangular(Rmat, d.unsqueeze(-1), upper=True).squeeze(-1)
-        if inplace:                                                  # x = sum_k z_k p_k, no copy of P
-            X = torch.zeros(lead + (N,), dtype=dtype, device=dev)
-            for k in range(n_iter):
-                X.addcmul_(Pbuf[k], z[..., k:k + 1])
-        else:
-            X = (z.unsqueeze(-2) @ P.to(dtype)).squeeze(-2)          # (B, T, N)
+        X = _times_real(z.unsqueeze(-2), P).squeeze(-2)              # (B, T, N)
     dep_any = torch.stack(deps, dim=-1).any(-1)                      # (B, T)
     if bool(dep_any.any()):
-        X = _min_norm_fix(torch.stack(cols, dim=-1), Y, P.to(dtype), X, dep_any, return_path, tol)
+        X = _min_norm_fix(torch.stack(cols, dim=-1), Y, P, X, dep_any, return_path, tol)
     if return_path:
         X = torch.cat([torch.zeros_like(X[..., :1, :]), X], dim=-2)
     out = {"x": X}
@@ -279,13 +306,25 @@ def _omp_kernel(A, Y, n_iter: int, tau, W, *, hard: bool = False, return_path: b
     return out
 
 
-def _min_norm_fix(Bt, Y, Pc, X, bad, return_path, rtol):
+def _times_real(L: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
+    """L @ P for a real P (..., n, N) and L (..., a, n) real or complex, reading P once.
+
+    A complex L is multiplied as [Re L; Im L] (one batched product of twice the rows) instead of
+    converting P (B n N entries) to complex first."""
+    if not L.is_complex():
+        return L @ P
+    a = L.shape[-2]
+    out = torch.cat([L.real, L.imag], dim=-2) @ P
+    return torch.complex(out[..., :a, :], out[..., a:, :])
+
+
+def _min_norm_fix(Bt, Y, P, X, bad, return_path, rtol):
     """Replace x = P^T z by the minimum-norm least-squares solution on problems ``bad`` (B, T).
 
-    Bt (B, T, m, n) are the soft columns A P^T; SVD pseudo-inverse (differentiable) with
-    singular values below ``rtol * sigma_max`` treated as zero.
+    Bt (B, T, m, n) are the soft columns A P^T, P (B, T, n, N) the real soft rows; SVD
+    pseudo-inverse (differentiable) with singular values below ``rtol * sigma_max`` treated as zero.
     """
-    Bb, Yb, Pb = Bt[bad], Y[bad], Pc[bad]                           # (K, m, n), (K, m), (K, n, N)
+    Bb, Yb, Pb = Bt[bad], Y[bad], P[bad].to(Bt.dtype)               # (K, m, n), (K, m), (K, n, N)
     n_tot = Bb.shape[-1]
     ns = range(1, n_tot + 1) if return_path else [n_tot]
     xs = []
@@ -324,16 +363,23 @@ def _iht_kernel(A, Y, s: int, tau, step, n_iter: int, W, *, hard: bool = False,
             return None if w is None else w.abs()
         return 1.0 / tau if w is None else w.abs() / tau
 
+    if not (hard or record or _needs_graph(A, Y, tau, step, W)):
+        return {"x": _soft_iht_inplace(A, Y, s, step, n_iter, selection_scale, per_iter, return_path)}
     post = None if per_iter else selection_scale(0)
     x = torch.zeros(Y.shape[:-1] + (A.shape[-1],), dtype=A.dtype, device=A.device)
     path, us = [x], []
+    prev = None
     for n in range(n_iter):
         g = _rmv(A, Y - _mv(A, x)) if n else _rmv(A, Y)
         u = torch.add(x, g, alpha=step) if isinstance(step, float) else x + step * g
         if per_iter:
             post = selection_scale(n)
         v = u.abs() if post is None else u.abs() * post
-        q = _hard_topk_mask(v, s) if hard else _soft_topk_mask(v, None, s)
+        if hard:
+            q = _hard_topk_mask(v, s)
+        else:
+            prev = top_k_indices(v.reshape(-1, v.shape[-1]), s, prev)
+            q = _soft_topk_mask(v, None, s, prev.view(v.shape[:-1] + (s,)))
         x = q * u
         path.append(x)
         if record:
@@ -342,6 +388,58 @@ def _iht_kernel(A, Y, s: int, tau, step, n_iter: int, W, *, hard: bool = False,
     if record:
         out["u"] = torch.stack(us, dim=-2)
     return out
+
+
+def _gemm_acc(C, X, M, alpha: float, out=None):
+    """C + alpha X @ M in one BLAS call (beta = 1 accumulation, no separate add pass); ``out`` may
+    be C itself (in-place accumulation).
+
+    X (B, T, K), C (B, T, L); M (K, L) shared (one addmm on the B T rows) or (B, K, L) (baddbmm)."""
+    if M.dim() == 2:
+        L = M.shape[-1]
+        C2, X2 = C.reshape(-1, L), X.reshape(-1, X.shape[-1])
+        if out is C:
+            return C2.addmm_(X2, M, alpha=alpha).view(C.shape)
+        o = None if out is None else out.view(-1, L)
+        return torch.addmm(C2, X2, M, alpha=alpha, out=o).view(C.shape)
+    if out is C:
+        return C.baddbmm_(X, M, alpha=alpha)
+    return torch.baddbmm(C, X, M, alpha=alpha, out=out)
+
+
+def _soft_iht_inplace(A, Y, s, step, n_iter, selection_scale, per_iter, return_path):
+    """Soft-IHT outside autograd, in two preallocated (B, T, N) buffers (x, which holds u in the
+    middle of an iteration, and the real statistic / mask v) and one (B, T, m) residual.
+
+    Per iteration: r = y - A x and u = x + step A^H r as two accumulating GEMMs (the second in
+    place on x); v = |w u| / tau; the top-s indices by the CPU two-stage selection, reused where
+    the top-s set did not change (``softsort.top_k_indices``); the mask in place
+    (``_soft_topk_mask_``); x = q * u in place. Same arithmetic as the graph path up to the
+    summation order inside the BLAS calls.
+    """
+    lead, N = Y.shape[:-1], A.shape[-1]
+    Ac = A.conj().resolve_conj() if A.is_complex() else A                  # A^H r = r @ conj(A)
+    step = float(step)                                                     # no graph: a plain number
+    x = torch.zeros(lead + (N,), dtype=A.dtype, device=A.device)
+    v = torch.empty(lead + (N,), dtype=real_dtype(A.dtype), device=A.device)
+    r = torch.empty(lead + (A.shape[-2],), dtype=A.dtype, device=A.device)
+    v2 = v.view(-1, N)
+    ws = Workspace()
+    post = None if per_iter else selection_scale(0)
+    path, idx = [x.clone()] if return_path else None, None
+    for n in range(n_iter):
+        u = _gemm_acc(x, _gemm_acc(Y, x, A.mT, -1.0, out=r) if n else Y, Ac, step, out=x)
+        torch.abs(u, out=v)
+        if per_iter:
+            post = selection_scale(n)
+        if post is not None:
+            v.mul_(post)
+        idx = top_k_indices(v2, s, idx, ws)
+        _soft_topk_mask_(v2, s, idx, ws)
+        x = u.mul_(v)
+        if return_path:
+            path.append(x.clone())
+    return torch.stack(path, dim=-2) if return_path else x
 
 
 # --------------------------------------------------------------------------------------------

@@ -332,3 +332,65 @@ def test_solver_entries():
         assert entry.capabilities["differentiable"]
         x = entry.solve(p, tau=1e-3)
         assert x.shape == (2, A.shape[1]) and bool(torch.isfinite(x).all())
+
+
+# ---------------------------------------------------------------------------------------------
+# the in-place (no autograd) kernels against the autograd path of the same kernels
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["omp", "iht"])
+@pytest.mark.parametrize("dtype", [F64, torch.complex128])
+@pytest.mark.parametrize("per_problem", [False, True])
+@pytest.mark.parametrize("weights", [False, True])
+@pytest.mark.parametrize("tau", [1e-3, 0.3])
+def test_inplace_path_equals_graph_path(name, dtype, per_problem, weights, tau):
+    """Without a graph the kernels run in kept buffers with fused GEMMs and in-place passes; with
+    a graph (weights requiring grad) they take the plain autograd path: same numbers."""
+    A, y, w = make_problems(B=7, seed=21, per_problem=per_problem, weights=True, dtype=dtype)
+    w = w if weights else torch.ones_like(w)
+    f = ALL[name]
+    fast = f(A, y, tau, w)
+    graph = f(A, y, tau, w.clone().requires_grad_(True)).detach()
+    torch.testing.assert_close(fast, graph, rtol=1e-10, atol=1e-12)
+    path_fast = f(A, y, tau, w, return_path=True)
+    path_graph = f(A, y, tau, w.clone().requires_grad_(True), return_path=True).detach()
+    torch.testing.assert_close(path_fast, path_graph, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["omp", "iht"])
+def test_kept_buffers_carry_no_state_between_calls(name):
+    """The per-thread buffers are reused by the next call: results must not depend on what ran
+    before, including calls of other sizes and dtypes in between."""
+    from greedybench.functional import _workspace
+
+    f = ALL[name]
+    A, y, _ = make_problems(B=6, seed=22)
+    first = f(A, y, 1e-2)
+    A2, y2, _ = make_problems(B=9, m=30, N=70, seed=23)
+    f(A2, y2, 1e-2)
+    f(A2.float(), y2.float(), 1e-2)
+    assert torch.equal(f(A, y, 1e-2), first)
+    _workspace.release()
+    assert torch.equal(f(A, y, 1e-2), first)
+
+
+def test_workspace_buffers():
+    import threading
+
+    from greedybench.functional import _workspace
+
+    a = _workspace.buffer("t", (3, 4), F64, "cpu")
+    b = _workspace.buffer("t", (2, 5), F64, "cpu")            # fits: same storage, new shape
+    assert b.shape == (2, 5) and b.data_ptr() == a.data_ptr()
+    c = _workspace.buffer("t", (3, 4), torch.float32, "cpu")   # other dtype: new storage
+    assert c.dtype == torch.float32
+    other = {}
+    t = threading.Thread(target=lambda: other.setdefault("p", _workspace.buffer("t", (3, 4), torch.float32, "cpu").data_ptr()))
+    t.start()
+    t.join()
+    assert other["p"] != c.data_ptr()                          # threads never share a buffer
+    big = _workspace.buffer("t", (_workspace.MAX_BYTES // 8 + 1,), F64, "meta")
+    assert big.device.type == "meta"                            # not CPU: never kept
+    _workspace.release()
+    assert "t" not in _workspace._local.pool

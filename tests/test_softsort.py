@@ -120,3 +120,32 @@ def test_validation(bad, exc):
     args.update(bad)
     with pytest.raises(exc):
         gb.softsort(args["v"], args["tau"], args["k"])
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_inplace_softmax_into_strided_rows_is_bitwise_the_softmax(dtype):
+    from greedybench.functional.softsort import _softmax_stable, _softmax_stable_
+
+    g = torch.Generator().manual_seed(3)
+    v = torch.rand(7, 50, generator=g, dtype=torch.float64).to(dtype) * 2000   # logits up to 2000
+    rows = torch.full((7, 4, 50), float("nan"), dtype=dtype)
+    out = _softmax_stable_(v.clone(), rows[:, 2, :], torch.empty_like(v))
+    assert out.data_ptr() == rows[:, 2, :].data_ptr()
+    assert torch.equal(rows[:, 2, :], _softmax_stable(v))
+    assert torch.isnan(rows[:, 1]).all() and torch.isnan(rows[:, 3]).all()     # neighbours untouched
+
+
+@pytest.mark.parametrize("N,k", [(400, 15), (50, 3), (64, 64), (1000, 1)])
+def test_top_k_indices_is_a_top_k_set(N, k):
+    from greedybench.functional.softsort import top_k_indices
+
+    g = torch.Generator().manual_seed(N + k)
+    v = torch.rand(30, N, generator=g, dtype=torch.float64)
+    v[:5, :] = v[:5, :1]                                                         # all tied rows
+    idx = top_k_indices(v, k)
+    got = v.gather(1, idx).sort(1).values
+    ref = torch.topk(v, k).values.sort(1).values
+    assert torch.equal(got, ref)
+    assert bool((idx.sort(1).values.diff(dim=1) > 0).all())                     # distinct indices
+    # warm start: unchanged scores reuse the previous set
+    assert torch.equal(top_k_indices(v, k, prev=idx), idx)

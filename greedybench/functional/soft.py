@@ -113,10 +113,10 @@ class _Rows:
     products saved would invalidate the graph.
     """
 
-    def __init__(self, like: torch.Tensor, n_max: int, inplace: bool, name: str = "rows"):
+    def __init__(self, lead, width: int, dtype, device, n_max: int, inplace: bool, name: str):
         self.n = 0
-        shape = like.shape[:-1] + (n_max, like.shape[-1])
-        self.buf = _workspace.buffer(name, shape, like.dtype, like.device) if inplace else None
+        shape = tuple(lead) + (n_max, width)
+        self.buf = _workspace.buffer(name, shape, dtype, device) if inplace else None
         self.items = []
 
     def slot(self) -> torch.Tensor:
@@ -226,7 +226,8 @@ def _omp_kernel(A, Y, n_iter: int, tau, W, *, hard: bool = False, return_path: b
     else:
         pre, post = _selection_scales(tau, W, hard)
         As = A.conj() if pre is None else A.conj() * pre             # (m, N) or (B, m, N)
-    Qs = _Rows(torch.empty(lead + (m,), dtype=dtype, device=dev), n_iter, inplace, "omp_basis")
+    Qs = _Rows(lead, m, dtype, dev, n_iter, inplace, "omp_basis")     # orthonormal basis q_n
+    Cs = _Rows(lead, m, dtype, dev, n_iter, inplace, "omp_cols")      # the soft columns A p_n
     # rows p_n written straight into their slot of P (B, T, n, N) by the softmax (the GEMM writes
     # the statistic into a scratch buffer; strided slots are fine for BLAS and TensorIterator)
     if inplace:
@@ -236,7 +237,7 @@ def _omp_kernel(A, Y, n_iter: int, tau, W, *, hard: bool = False, return_path: b
         r = Y.clone()                                                # updated in place below
     else:
         r = Y
-    rows, cols, rcols, ds, deps, stats = [], [], [], [], [], []
+    rows, rcols, ds, deps, stats = [], [], [], [], []
     for n in range(n_iter):
         if per_iter:
             pre, post = _selection_scales(tau, W[n], hard)
@@ -258,7 +259,10 @@ def _omp_kernel(A, Y, n_iter: int, tau, W, *, hard: bool = False, return_path: b
             p = (v.zero_() if inplace else torch.zeros_like(v)).scatter_(-1, j, 1.0)
         else:                                                        # logits already / tau
             p = _softmax_stable_(v, Pbuf[..., n, :], soft) if inplace else _softmax_top1(v, None)
-        b = _mv(A, p.to(dtype))                                      # (B, T, m)
+        if inplace and not dtype.is_complex:
+            b = torch.matmul(p, A.mT, out=Cs.slot())                 # (B, T, m)
+        else:
+            b = _mv(A, p.to(dtype))
         if n:
             Q = Qs.get()                                             # (B, T, n, m)
             h, b1 = _orthogonalise(Q, b, inplace)
@@ -276,7 +280,7 @@ def _omp_kernel(A, Y, n_iter: int, tau, W, *, hard: bool = False, return_path: b
         diag = diag.to(dtype)
         rcols.append(torch.cat([h, diag], dim=-1) if n else diag)
         Qs.append(q)
-        cols.append(b)
+        Cs.append(b)
         if not inplace:
             rows.append(p)
         ds.append(d.squeeze(-1))
@@ -297,7 +301,7 @@ def _omp_kernel(A, Y, n_iter: int, tau, W, *, hard: bool = False, return_path: b
         X = _times_real(z.unsqueeze(-2), P).squeeze(-2)              # (B, T, N)
     dep_any = torch.stack(deps, dim=-1).any(-1)                      # (B, T)
     if bool(dep_any.any()):
-        X = _min_norm_fix(torch.stack(cols, dim=-1), Y, P, X, dep_any, return_path, tol)
+        X = _min_norm_fix(Cs.get().mT, Y, P, X, dep_any, return_path, tol)
     if return_path:
         X = torch.cat([torch.zeros_like(X[..., :1, :]), X], dim=-2)
     out = {"x": X}

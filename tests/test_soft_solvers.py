@@ -394,3 +394,23 @@ def test_workspace_buffers():
     assert big.device.type == "meta"                            # not CPU: never kept
     _workspace.release()
     assert "t" not in _workspace._local.pool
+
+
+@pytest.mark.parametrize("kernel", ["omp", "iht"])
+def test_tiny_tau_grid_is_the_hard_run_bit_for_bit(kernel):
+    """The bound study measures ||x_soft - x_hard||; at a tau where every soft row is exactly
+    one-hot the two runs share every operation, so the measured difference is exactly 0 (the
+    1e-12 floor of Fig. 2), for a grid of temperatures run as one batch as well."""
+    from greedybench.functional.soft import _iht_kernel, _omp_kernel
+
+    A, y, w = make_problems(B=5, weights=True, seed=24)
+    taus = torch.tensor([1e-12, 1e-10], dtype=F64).reshape(1, -1, 1)
+    Y = y.unsqueeze(1)
+    W = w.unsqueeze(1)
+    if kernel == "omp":
+        run = lambda Yk, tau, hard: _omp_kernel(A, Yk, 6, tau, W, hard=hard, return_path=True)["x"]  # noqa: E731
+    else:
+        run = lambda Yk, tau, hard: _iht_kernel(A, Yk, 5, tau, 0.6, 8, W, hard=hard, return_path=True)["x"]  # noqa: E731
+    hard = run(Y, None, True)
+    soft = run(Y.expand(-1, 2, -1), taus, False)
+    assert torch.equal(soft, hard.expand_as(soft))

@@ -367,8 +367,8 @@ def _iht_kernel(A, Y, s: int, tau, step, n_iter: int, W, *, hard: bool = False,
             return None if w is None else w.abs()
         return 1.0 / tau if w is None else w.abs() / tau
 
-    if not (hard or record or _needs_graph(A, Y, tau, step, W)):
-        return {"x": _soft_iht_inplace(A, Y, s, step, n_iter, selection_scale, per_iter, return_path)}
+    if not _needs_graph(A, Y, tau, step, W):
+        return _iht_inplace(A, Y, s, step, n_iter, selection_scale, per_iter, hard, return_path, record)
     post = None if per_iter else selection_scale(0)
     x = torch.zeros(Y.shape[:-1] + (A.shape[-1],), dtype=A.dtype, device=A.device)
     path, us = [x], []
@@ -411,15 +411,17 @@ def _gemm_acc(C, X, M, alpha: float, out=None):
     return torch.baddbmm(C, X, M, alpha=alpha, out=out)
 
 
-def _soft_iht_inplace(A, Y, s, step, n_iter, selection_scale, per_iter, return_path):
-    """Soft-IHT outside autograd, in two preallocated (B, T, N) buffers (x, which holds u in the
+def _iht_inplace(A, Y, s, step, n_iter, selection_scale, per_iter, hard, return_path, record):
+    """(Soft-)IHT outside autograd, in two preallocated (B, T, N) buffers (x, which holds u in the
     middle of an iteration, and the real statistic / mask v) and one (B, T, m) residual.
 
     Per iteration: r = y - A x and u = x + step A^H r as two accumulating GEMMs (the second in
     place on x); v = |w u| / tau; the top-s indices by the CPU two-stage selection, reused where
-    the top-s set did not change (``softsort.top_k_indices``); the mask in place
-    (``_soft_topk_mask_``); x = q * u in place. Same arithmetic as the graph path up to the
-    summation order inside the BLAS calls.
+    the top-s set did not change (``softsort.top_k_indices``, the selection of ``greedybench.iht``);
+    the soft mask in place (``_soft_topk_mask_``) or the hard 0/1 mask; x = q * u in place. Same
+    arithmetic as the graph path up to the summation order inside the BLAS calls; the soft and the
+    hard mode share every operation but the mask, so a soft mask that has become exactly 0/1
+    (tiny tau) gives the hard iterates bit for bit (what the bound study measures against).
     """
     lead, N = Y.shape[:-1], A.shape[-1]
     Ac = A.conj().resolve_conj() if A.is_complex() else A                  # A^H r = r @ conj(A)
@@ -430,20 +432,28 @@ def _soft_iht_inplace(A, Y, s, step, n_iter, selection_scale, per_iter, return_p
     v2 = v.view(-1, N)
     ws = Workspace()
     post = None if per_iter else selection_scale(0)
-    path, idx = [x.clone()] if return_path else None, None
+    path, idx, us = [x.clone()] if return_path else None, None, []
     for n in range(n_iter):
         u = _gemm_acc(x, _gemm_acc(Y, x, A.mT, -1.0, out=r) if n else Y, Ac, step, out=x)
+        if record:
+            us.append(u.clone())
         torch.abs(u, out=v)
         if per_iter:
             post = selection_scale(n)
         if post is not None:
             v.mul_(post)
         idx = top_k_indices(v2, s, idx, ws)
-        _soft_topk_mask_(v2, s, idx, ws)
+        if hard:
+            v2.zero_().scatter_(-1, idx, 1.0)
+        else:
+            _soft_topk_mask_(v2, s, idx, ws)
         x = u.mul_(v)
         if return_path:
             path.append(x.clone())
-    return torch.stack(path, dim=-2) if return_path else x
+    out = {"x": torch.stack(path, dim=-2) if return_path else x}
+    if record:
+        out["u"] = torch.stack(us, dim=-2)
+    return out
 
 
 # --------------------------------------------------------------------------------------------

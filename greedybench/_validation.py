@@ -68,6 +68,17 @@ def real_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.empty((), dtype=dtype).real.dtype
 
 
+def check_operator(A, *, caller: str) -> torch.Tensor:
+    """A 2-D float or complex tensor (m, N) shared by the batch (the operator of a learned model),
+    detached and copied so that the model owns it."""
+    if not isinstance(A, torch.Tensor) or A.dim() != 2:
+        raise ShapeError(f"{caller}: A must be a 2-D tensor (m, N) shared by the batch; got "
+                         f"{tuple(A.shape) if isinstance(A, torch.Tensor) else type(A).__name__}.")
+    if not (A.is_floating_point() or A.is_complex()):
+        raise InvalidParameterError(f"{caller}: A must be a float or complex tensor; got {A.dtype}.")
+    return A.detach().clone()
+
+
 def check_finite(t: torch.Tensor, name: str, caller: str) -> None:
     """Raise NonFiniteError naming ``name`` if ``t`` holds NaN or Inf."""
     if t.numel() and not bool(torch.isfinite(t).all()):

@@ -16,28 +16,18 @@ the tied net, bit for bit.
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 from torch import nn
 
-from .._validation import InvalidParameterError, ShapeError, check_int, check_positive, real_dtype
+from .._validation import ShapeError, check_int, check_operator, check_positive, real_dtype
 from ..functional import soft as _soft
 
 __all__ = ["OMPNet", "IHTNet"]
 
-def _check_A(A, caller: str) -> torch.Tensor:
-    if not isinstance(A, torch.Tensor) or A.dim() != 2:
-        raise ShapeError(f"{caller}: A must be a 2-D tensor (m, N) shared by the batch; got "
-                         f"{tuple(A.shape) if isinstance(A, torch.Tensor) else type(A).__name__}.")
-    if not (A.is_floating_point() or A.is_complex()):
-        raise InvalidParameterError(f"{caller}: A must be a float or complex tensor; got {A.dtype}.")
-    return A.detach().clone()
-
-
 class _GreedyNet(nn.Module):
     def _init_common(self, A, n_layers, tau, tied, train_tau, caller):
-        A = _check_A(A, caller)
+        A = check_operator(A, caller=caller)
         self.n_layers = check_int("n_layers", n_layers, caller=caller)
         self.tau0 = float(check_positive("tau", tau, caller=caller))
         self.tied = bool(tied)

@@ -20,7 +20,7 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
-from .._validation import InvalidParameterError, ShapeError, check_int, check_positive
+from .._validation import InvalidParameterError, ShapeError, check_int, check_operator, check_positive
 from ..functional._linalg import matvec, rmatvec
 
 __all__ = ["LISTA", "ALISTA", "alista_weight_matrix", "soft_threshold", "coherence"]
@@ -82,9 +82,7 @@ def alista_weight_matrix(A: torch.Tensor, *, n_iter: int = 1000, step: Optional[
     a partial DFT) the minimiser is W~ = A / ||a_j||^2 column-wise, i.e. W~ = A for unit columns.
     """
     caller = "alista_weight_matrix"
-    if not isinstance(A, torch.Tensor) or A.dim() != 2:
-        raise ShapeError(f"{caller}: A must be a 2-D tensor (m, N); got "
-                         f"{tuple(A.shape) if isinstance(A, torch.Tensor) else type(A).__name__}.")
+    A = check_operator(A, caller=caller)
     n_iter = check_int("n_iter", n_iter, caller=caller, low=0)
     wdt = torch.complex128 if A.is_complex() else torch.float64
     A64 = A.detach().to(wdt)
@@ -126,12 +124,10 @@ class LISTA(nn.Module):
     def __init__(self, A: torch.Tensor, n_layers: int, *, lam: float = 0.1, tied: bool = False):
         super().__init__()
         caller = "LISTA"
-        if not isinstance(A, torch.Tensor) or A.dim() != 2:
-            raise ShapeError(f"{caller}: A must be a 2-D tensor (m, N).")
+        A = check_operator(A, caller=caller)
         self.n_layers = check_int("n_layers", n_layers, caller=caller)
         self.lam = float(check_positive("lam", lam, caller=caller, allow_zero=True))
         self.tied = bool(tied)
-        A = A.detach().clone()
         m, N = A.shape
         L = _spectral_norm_sq(A)
         self.register_buffer("A", A)
@@ -171,10 +167,8 @@ class ALISTA(nn.Module):
                  support_selection: Optional[Tuple[float, float]] = None, w_iter: int = 1000):
         super().__init__()
         caller = "ALISTA"
-        if not isinstance(A, torch.Tensor) or A.dim() != 2:
-            raise ShapeError(f"{caller}: A must be a 2-D tensor (m, N).")
+        A = check_operator(A, caller=caller)
         self.n_layers = check_int("n_layers", n_layers, caller=caller)
-        A = A.detach().clone()
         if W is None:
             W = alista_weight_matrix(A, n_iter=w_iter)
         elif tuple(W.shape) != tuple(A.shape):

@@ -29,7 +29,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .._validation import InvalidParameterError, ShapeError, check_int, check_option, check_positive
+from .._validation import ShapeError, check_int, check_operator, check_option, check_positive
 from ..functional._linalg import matvec, rmatvec
 from .lista import _spectral_norm_sq, soft_threshold
 
@@ -72,11 +72,9 @@ class PUDLEISTA(nn.Module):
                  learn_step: bool = False):
         super().__init__()
         caller = "PUDLEISTA"
-        if not isinstance(A, torch.Tensor) or A.dim() != 2:
-            raise ShapeError(f"{caller}: A must be a 2-D tensor (m, N).")
+        A = check_operator(A, caller=caller)
         self.n_layers = check_int("n_layers", n_layers, caller=caller)
         self.lam = float(check_positive("lam", lam, caller=caller, allow_zero=True))
-        A = A.detach().clone()
         if alpha is None:
             alpha = 1.0 / _spectral_norm_sq(A)
         self.alpha0 = float(check_positive("alpha", alpha, caller=caller))

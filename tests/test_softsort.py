@@ -136,16 +136,17 @@ def test_inplace_softmax_into_strided_rows_is_bitwise_the_softmax(dtype):
 
 
 @pytest.mark.parametrize("N,k", [(400, 15), (50, 3), (64, 64), (1000, 1)])
-def test_top_k_indices_is_a_top_k_set(N, k):
-    from greedybench.functional.softsort import top_k_indices
+def test_top_s_selector_is_a_top_k_set(N, k):
+    """The soft kernels take their top-k index sets from the hard solvers' selector."""
+    from greedybench.functional._select import top_s_warm
 
     g = torch.Generator().manual_seed(N + k)
     v = torch.rand(30, N, generator=g, dtype=torch.float64)
     v[:5, :] = v[:5, :1]                                                         # all tied rows
-    idx = top_k_indices(v, k)
+    idx = top_s_warm(v, k, None)
     got = v.gather(1, idx).sort(1).values
     ref = torch.topk(v, k).values.sort(1).values
     assert torch.equal(got, ref)
     assert bool((idx.sort(1).values.diff(dim=1) > 0).all())                     # distinct indices
     # warm start: unchanged scores reuse the previous set
-    assert torch.equal(top_k_indices(v, k, prev=idx), idx)
+    assert torch.equal(top_s_warm(v, k, idx), idx)

@@ -118,11 +118,6 @@ def pinv_solve(M: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     return torch.linalg.pinv(M) @ rhs
 
 
-def top_k_indices(scores: torch.Tensor, k: int) -> torch.Tensor:
-    """Indices (B, k) of the k largest entries of real scores (B, N), largest first."""
-    return torch.topk(scores, k, dim=-1, largest=True, sorted=True).indices
-
-
 def residual(A: torch.Tensor, x, y: torch.Tensor, support=None, *,
              A_t: torch.Tensor | None = None) -> torch.Tensor:
     """r = y - A x for each problem: (B, m).

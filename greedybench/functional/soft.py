@@ -20,12 +20,10 @@ import torch
 from .._validation import ShapeError, check_int, check_positive, check_problem, real_dtype
 from ._linalg import matvec, rmatvec
 from . import _workspace
-from ._select import Workspace
+from ._select import Workspace, top_s_warm
 from .softsort import (
-    _hard_topk_mask,
     _soft_topk_mask,
     _soft_topk_mask_,
-    top_k_indices,
     _softmax_stable_,
     _softmax_top1,
     _softsort_rows,
@@ -379,11 +377,10 @@ def _iht_kernel(A, Y, s: int, tau, step, n_iter: int, W, *, hard: bool = False,
         if per_iter:
             post = selection_scale(n)
         v = u.abs() if post is None else u.abs() * post
-        if hard:
-            q = _hard_topk_mask(v, s)
-        else:
-            prev = top_k_indices(v.reshape(-1, v.shape[-1]), s, prev)
-            q = _soft_topk_mask(v, None, s, prev.view(v.shape[:-1] + (s,)))
+        # the hard solvers' top-s selector (indices only: no gradient flows through them)
+        prev = top_s_warm(v.detach().reshape(-1, v.shape[-1]), s, prev)
+        idx = prev.view(v.shape[:-1] + (s,))
+        q = torch.zeros_like(v).scatter_(-1, idx, 1.0) if hard else _soft_topk_mask(v, None, s, idx)
         x = q * u
         path.append(x)
         if record:
@@ -417,7 +414,7 @@ def _iht_inplace(A, Y, s, step, n_iter, selection_scale, per_iter, hard, return_
 
     Per iteration: r = y - A x and u = x + step A^H r as two accumulating GEMMs (the second in
     place on x); v = |w u| / tau; the top-s indices by the CPU two-stage selection, reused where
-    the top-s set did not change (``softsort.top_k_indices``, the selection of ``greedybench.iht``);
+    the top-s set did not change (``_select.top_s_warm``, the selection of ``greedybench.iht``);
     the soft mask in place (``_soft_topk_mask_``) or the hard 0/1 mask; x = q * u in place. Same
     arithmetic as the graph path up to the summation order inside the BLAS calls; the soft and the
     hard mode share every operation but the mask, so a soft mask that has become exactly 0/1
@@ -442,7 +439,7 @@ def _iht_inplace(A, Y, s, step, n_iter, selection_scale, per_iter, hard, return_
             post = selection_scale(n)
         if post is not None:
             v.mul_(post)
-        idx = top_k_indices(v2, s, idx, ws)
+        idx = top_s_warm(v2, s, idx, ws)
         if hard:
             v2.zero_().scatter_(-1, idx, 1.0)
         else:

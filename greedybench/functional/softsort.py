@@ -15,7 +15,9 @@ Private kernels used by the soft solvers (no validation, any leading batch shape
 - ``_softsort_rows(v, tau, k)``: rows 1..k, shape ``(..., k, N)``.
 - ``_soft_topk_mask(v, tau, k)``: the column sums ``P[:k].sum(0)`` (Soft-IHT's mask) in
   O(k^2 + N) per vector, without forming the (k, N) rows.
-- ``_hard_topk_mask(v, k)``: the tau -> 0 limit, a 0/1 mask of the k largest entries.
+
+The top-k index sets come from the hard solvers' selector (``_select.top_s`` / ``top_s_warm``:
+exact, unordered, a two-stage selection on CPU and ``torch.topk`` elsewhere).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import math
 import torch
 
 from .._validation import InvalidParameterError, check_finite, check_int, check_positive
-from ._select import top_s_warm
+from ._select import top_s
 
 
 def _row_tau(tau):
@@ -107,11 +109,11 @@ def _soft_topk_mask(v: torch.Tensor, tau, k: int, idx=None) -> torch.Tensor:
 
     Cost O(k^2 + N) per vector instead of O(k N), a handful of passes over (..., N); nothing
     overflows. ``tau=None`` means v is already divided by tau. ``idx``: the indices of the k
-    largest entries of v in any order (e.g. from ``top_k_indices``), computed here if None.
+    largest entries of v in any order (e.g. from ``_select.top_s_warm``), computed here if None.
     """
     x = v if tau is None else v / tau
     if idx is None:
-        idx = top_k_indices(x, k)
+        idx = top_s(x.detach().reshape(-1, x.shape[-1]), k).view(x.shape[:-1] + (k,))
     t = x.gather(-1, idx)                                                      # (..., k)
     E, a = _top_block(t)
     # b_j for every j; the top entries are clamped to exp(0) = 1 exactly, so the sum over the
@@ -165,25 +167,6 @@ def _soft_topk_mask_(v: torch.Tensor, k: int, idx: torch.Tensor, ws=None) -> tor
     b = v.sub_(t.amin(-1, keepdim=True)).clamp_(-cut, 0.0).exp_()
     torch.nn.functional.threshold_(b, 2.0 * math.exp(-cut), 0.0)
     return _mask_from_parts(b, E, a, idx)
-
-
-def top_k_indices(v: torch.Tensor, k: int, prev=None, ws=None) -> torch.Tensor:
-    """Indices (..., k) of the k largest entries of v (..., N), in no particular order (ties: any).
-
-    On CPU the exact two-stage selection with warm start of the hard solvers
-    (``_select.top_s_warm``, 2-10x faster than ``torch.topk`` at N = 400); elsewhere, or for
-    more than 2 dimensions, ``torch.topk``. The indices carry no gradient (the values are gathered
-    by the caller).
-    """
-    if v.device.type == "cpu" and v.dim() == 2:
-        return top_s_warm(v.detach(), k, prev, ws)
-    return torch.topk(v.detach(), k, dim=-1, largest=True, sorted=False).indices
-
-
-def _hard_topk_mask(v: torch.Tensor, k: int) -> torch.Tensor:
-    """0/1 mask (v's dtype) of the k largest entries of v (..., N) (torch.topk's tie-breaking)."""
-    idx = torch.topk(v, k, dim=-1, largest=True, sorted=True).indices
-    return torch.zeros_like(v).scatter_(-1, idx, 1.0)
 
 
 def softsort(v: torch.Tensor, tau, k: int) -> torch.Tensor:

@@ -203,7 +203,7 @@ def run_seed(seed: int, out: Path, *, epochs: int, kinds=LEARNED, tasks=("omp", 
             if kind == "net":
                 w = model.weights.detach().double()
                 tr["weights"] = w.tolist()
-                tr["top20_in_T"] = len(set(model.learned_support(K).tolist()) & set(T.tolist()))
+                tr["top20_in_T"] = info["top20_in_T"]                 # the figure's title
                 wl = w.abs()
                 if task == "omp":
                     preds["weighted OMP (learned w)"] = gb.omp(A64, Yte64, S, weights=wl)
@@ -303,9 +303,7 @@ def aggregate(out: Path, seeds, models: Path = None) -> list:
                 row["skipped_steps"] = " ".join(str(t.get("skipped_steps", 0)) for t in trn)
                 tm, tsd = _ms([t["train_time_s"] for t in trn])
                 row["train_time_s"] = f"{tm:.0f} +- {tsd:.0f}"
-            if name in ("OMP-Net", "IHT-Net"):
-                row["top20_in_T"] = " ".join(str(p["top20_in_T"]) for p in per if p.get("top20_in_T") is not None)
-            elif any("top20_in_T" in t for t in trn):                 # untied nets: layer-averaged |w|
+            if any("top20_in_T" in t for t in trn):                   # untied nets: layer-averaged |w|
                 row["top20_in_T"] = " ".join(str(t["top20_in_T"]) for t in trn if "top20_in_T" in t)
             rows.append(row)
     cols = list(rows[0])

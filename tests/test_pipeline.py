@@ -30,7 +30,9 @@ STANDINS = {
             c = c.abs() if w is None else c.abs() * w
             idx = c.topk(s, dim=-1).indices
             As = A.mT[idx].mT if A.dim() == 2 else torch.gather(A, 2, idx.unsqueeze(1).expand(-1, A.shape[1], -1))
-            z = torch.linalg.lstsq(As, y.unsqueeze(-1)).solution.squeeze(-1)
+            # gelsd, not the default gelsy: MKL's pivoted QR (gelsy) rounds differently depending on
+            # the input's memory alignment, so two identical solves could differ in the last bit.
+            z = torch.linalg.lstsq(As, y.unsqueeze(-1), driver="gelsd").solution.squeeze(-1)
             return torch.zeros(y.shape[0], A.shape[-1], dtype=z.dtype, device=z.device).scatter(1, idx, z).real
 
         def solve(problem, n_iter):
@@ -64,7 +66,7 @@ STANDINS = {
             A, y = problem.A, problem.y
             c = (y @ A.conj()).abs() * state["w"].to(A.real.dtype)
             idx = c.topk(problem.s, dim=-1).indices
-            z = torch.linalg.lstsq(A.mT[idx].mT, y.unsqueeze(-1)).solution.squeeze(-1)
+            z = torch.linalg.lstsq(A.mT[idx].mT, y.unsqueeze(-1), driver="gelsd").solution.squeeze(-1)
             return torch.zeros(problem.B, problem.N, dtype=z.dtype).scatter(1, idx, z).real
     ''',
 }

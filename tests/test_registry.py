@@ -23,7 +23,7 @@ def solve(problem, scale, k):
     c = (problem.y @ problem.A.conj()).abs()
     idx = c.topk(problem.s, dim=-1).indices
     As = problem.A.mT[idx].mT
-    z = torch.linalg.lstsq(As, problem.y.unsqueeze(-1)).solution.squeeze(-1)
+    z = torch.linalg.lstsq(As, problem.y.unsqueeze(-1), driver="gelsd").solution.squeeze(-1)
     return scale * torch.zeros(problem.B, problem.N, dtype=z.dtype).scatter(1, idx, z)
 '''
 

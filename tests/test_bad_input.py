@@ -134,3 +134,22 @@ def test_docs_table_lists_every_case():
     text = DOC.read_text()
     missing = [c[0] for c in ERROR_CASES if f"`{c[0]}`" not in text]
     assert not missing, f"docs/reliability.md lacks rows for {missing}"
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.complex64, torch.complex128])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_all_finite_finds_one_bad_entry_anywhere(dtype, bad):
+    """The finiteness check reads two extremes instead of a mask: one NaN or Inf in any position,
+    either part of a complex entry, a strided view or a lazy conjugate must still be caught."""
+    from greedybench._validation import all_finite
+
+    x = torch.ones(6, 9, dtype=dtype)
+    assert all_finite(x) and all_finite(x[:, ::2]) and all_finite(torch.empty(0, 3, dtype=dtype))
+    for i, j in [(0, 0), (5, 8), (2, 3)]:
+        parts = [bad, 0.0] if dtype.is_complex else [bad]
+        for k in range(len(parts)):
+            y = x.clone()
+            y[i, j] = complex(*parts[k:] + parts[:k]) if dtype.is_complex else bad
+            assert not all_finite(y) and not all_finite(y.mT)
+            if dtype.is_complex:
+                assert not all_finite(y.conj())

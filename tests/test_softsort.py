@@ -123,16 +123,28 @@ def test_validation(bad, exc):
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_inplace_softmax_into_strided_rows_is_bitwise_the_softmax(dtype):
-    from greedybench.functional.softsort import _softmax_stable, _softmax_stable_
+def test_unnormalised_softmax_into_strided_rows_is_the_softmax_times_its_sum(dtype):
+    from greedybench.functional.softsort import _softmax_stable, _softmax_unnormalised_
 
     g = torch.Generator().manual_seed(3)
     v = torch.rand(7, 50, generator=g, dtype=torch.float64).to(dtype) * 2000   # logits up to 2000
+    v[0] = 0.5                                                                   # a tied row
     rows = torch.full((7, 4, 50), float("nan"), dtype=dtype)
-    out = _softmax_stable_(v.clone(), rows[:, 2, :], torch.empty_like(v))
-    assert out.data_ptr() == rows[:, 2, :].data_ptr()
-    assert torch.equal(rows[:, 2, :], _softmax_stable(v))
+    x = v.clone()
+    out = _softmax_unnormalised_(x, rows[:, 2, :])
+    e = rows[:, 2, :]
+    # x keeps the rows with exp(-cut) where they were cut (Soft-OMP's GEMM reads x)
+    floor = x[e == 0]
+    assert floor.numel() and torch.equal(floor, torch.full_like(floor, floor[0])) and 0 < floor[0] < 1e-30
+    assert torch.equal(x[e != 0], e[e != 0])
+    assert out.data_ptr() == e.data_ptr()
     assert torch.isnan(rows[:, 1]).all() and torch.isnan(rows[:, 3]).all()     # neighbours untouched
+    assert (e.amax(-1) == 1).all() and (e >= 0).all()
+    ref = _softmax_stable(v)
+    rtol = 1e-13 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(e / e.sum(-1, keepdim=True), ref, rtol=rtol, atol=0)
+    assert torch.equal(e == 0, ref == 0)                                         # the same exact zeros
+    assert (e[1:] == 0).sum() > 0                                                # and some were cut
 
 
 @pytest.mark.parametrize("N,k", [(400, 15), (50, 3), (64, 64), (1000, 1)])

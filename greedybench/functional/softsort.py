@@ -62,15 +62,21 @@ def _softmax_stable(x: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.threshold(p, 2.0 * math.exp(-cut), 0.0)
 
 
-def _softmax_stable_(x: torch.Tensor, out: torch.Tensor, tmp: torch.Tensor) -> torch.Tensor:
-    """``_softmax_stable(x)`` written into ``out`` outside autograd, bit for bit, with no
-    allocation: x (contiguous) is clamped in place, the softmax goes to ``tmp`` (contiguous, x's
-    shape: ``aten::_softmax.out`` ignores the strides of its output) and the threshold pass
-    copies it into ``out``, which may be strided (Soft-OMP's row n of P)."""
+def _softmax_unnormalised_(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """exp(x - max x) over the last axis, entries below exp(-cut) set to exactly 0, written into
+    ``out`` (may be strided, e.g. Soft-OMP's row n of P) outside autograd. x (contiguous) is
+    overwritten with the same values except that its sub-cut entries hold exp(-cut) instead of 0.
+    The row maximum maps to exactly 1, so each row sums to a value in [1, N].
+
+    This is ``_softmax_stable(x)`` times its row sum: callers whose result is invariant to a
+    positive per-row scale (Soft-OMP: x = P^T z, see ``_omp_kernel``) skip the normalisation.
+    Five passes over x (sub, clamp, exp, threshold and the max), none slow: the clamp keeps exp
+    on its fast path (an underflowing exp, even of -inf, is 7-200x slower).
+    """
     cut = _exp_cut(x.dtype)
-    torch.maximum(x, x.amax(dim=-1, keepdim=True).sub_(cut), out=x)
-    torch.ops.aten._softmax.out(x, -1, False, out=tmp)
-    return torch.threshold(tmp, 2.0 * math.exp(-cut), 0.0, out=out)
+    x.sub_(x.amax(dim=-1, keepdim=True)).clamp_min_(-cut).exp_()
+    # the one pass that writes ``out`` (cold memory: slower than the passes over x)
+    return torch.threshold(x, 2.0 * math.exp(-cut), 0.0, out=out)
 
 
 def _softmax_top1(v: torch.Tensor, tau) -> torch.Tensor:
@@ -116,8 +122,8 @@ def _soft_topk_mask(v: torch.Tensor, tau, k: int, idx=None) -> torch.Tensor:
         idx = top_s(x.detach().reshape(-1, x.shape[-1]), k).view(x.shape[:-1] + (k,))
     t = x.gather(-1, idx)                                                      # (..., k)
     E, a = _top_block(t)
-    # b_j for every j; the top entries are clamped to exp(0) = 1 exactly, so the sum over the
-    # others is sum(b) - k (an O(k eps) absolute error on Z_i >= 1), and their q is overwritten
+    # b_j for every j; the top entries are clamped to exp(0) = 1 and their q is overwritten; the
+    # sum over the others is sum(b) - sum(b[top]) (an O(k eps) absolute error on Z_i >= 1)
     b = _exp_nonpos((x - t.amin(-1, keepdim=True)).clamp_max_(0.0))            # (..., N)
     return _mask_from_parts(b, E, a, idx)
 
@@ -147,24 +153,33 @@ def _top_block(t: torch.Tensor, inplace: bool = False, ws=None):
 def _mask_from_parts(b: torch.Tensor, E: torch.Tensor, a: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """q from the factors (see ``_soft_topk_mask``); overwrites and returns b if it is not in a
     recorded graph (the in-place kernel passes its own buffer)."""
-    k = idx.shape[-1]
-    rest = b.sum(-1, keepdim=True) - k                                         # (..., 1)
+    # sum over j outside the top set; the top entries of b are ~1 (exactly 1 unless the scaling
+    # was folded into the subtraction, whose fused multiply-add leaves them 1 - O(eps / tau))
+    rest = b.sum(-1, keepdim=True) - b.gather(-1, idx).sum(-1, keepdim=True)   # (..., 1)
     Zinv = 1.0 / (E.sum(-1) + a * rest)                                        # (..., k)
-    q_top = (Zinv.unsqueeze(-2) @ E).squeeze(-2)                               # sum_i E_ij / Z_i
+    q_top = (E @ Zinv.unsqueeze(-1)).squeeze(-1)     # sum_i E_ij / Z_i (E is symmetric; E Z is ~2x faster)
     c = (a * Zinv).sum(-1, keepdim=True)                                       # (..., 1)
     q = b.mul_(c) if not (torch.is_grad_enabled() and (b.requires_grad or c.requires_grad)) else b * c
     return q.scatter_(-1, idx, q_top)
 
 
-def _soft_topk_mask_(v: torch.Tensor, k: int, idx: torch.Tensor, ws=None) -> torch.Tensor:
-    """In-place ``_soft_topk_mask(v, None, k, idx)`` outside autograd: v (R, N) contiguous is
-    overwritten by q with no (R, N) temporary (two-sided clamp, exp and the final scaling in
+def _soft_topk_mask_(v: torch.Tensor, k: int, idx: torch.Tensor, ws=None, scale=None) -> torch.Tensor:
+    """In-place ``_soft_topk_mask(v * scale, None, k, idx)`` outside autograd: v (R, N) contiguous
+    is overwritten by q with no (R, N) temporary (two-sided clamp, exp and the final scaling in
     place: four fewer full passes and no allocations, which on CPU cost page faults). ``ws``: an
-    optional ``_select.Workspace`` for the (R, k, k) block."""
+    optional ``_select.Workspace`` for the (R, k, k) block. ``scale``: None or a positive float
+    (1 / tau) applied inside the first pass, (v - t_k) * scale in one ``add``, instead of a pass of
+    its own (``idx``, the top-k set, does not depend on a positive scale)."""
     t = v.gather(-1, idx)
+    tk = t.amin(-1, keepdim=True)
+    if scale is not None:
+        t = t.mul_(scale)
+        b = torch.add(tk.mul_(-scale), v, alpha=scale, out=v)             # (v - t_k) / tau
+    else:
+        b = v.sub_(tk)
     E, a = _top_block(t, inplace=True, ws=ws)
     cut = _exp_cut(v.dtype)
-    b = v.sub_(t.amin(-1, keepdim=True)).clamp_(-cut, 0.0).exp_()
+    b = b.clamp_(-cut, 0.0).exp_()
     torch.nn.functional.threshold_(b, 2.0 * math.exp(-cut), 0.0)
     return _mask_from_parts(b, E, a, idx)
 

@@ -370,6 +370,22 @@ def test_top_s_is_exact(B, N, s):
     assert _select.top_s_warm(stat[2:], s, idx[2:]).equal(idx[2:])
 
 
+@pytest.mark.parametrize("N", [1, 7, 8, 9, 400, 2040, 2041, 5000])
+@pytest.mark.parametrize("workspace", [False, True])
+def test_count_ge_is_the_exact_count(N, workspace):
+    """The warm start's count packs 8 compare bytes per int64 add: exact at every width,
+    including the padding of N % 8 != 0, the widest packed rows (2040) and the plain fallback."""
+    g = torch.Generator().manual_seed(N)
+    ws = _select.Workspace() if workspace else None
+    for dtype in (torch.float32, torch.float64):
+        stat = torch.rand(13, N, generator=g).to(dtype)
+        stat[:, : N // 3] = 0.5                                  # a tied block
+        t = torch.rand(13, 1, generator=g).to(dtype)
+        t[0], t[1], t[2] = 0.5, -1.0, 2.0                        # ties counted; all; none
+        for _ in range(2):                                       # a reused (dirty) buffer
+            assert torch.equal(_select.count_ge(stat, t, ws), (stat >= t).sum(1))
+
+
 def test_lstsq_valid_mask_and_sync_free():
     g = torch.Generator().manual_seed(0)
     M = torch.randn(5, 30, 6, generator=g, dtype=torch.float64)

@@ -103,6 +103,28 @@ def top_s(stat: torch.Tensor, s: int, ws: Optional[Workspace] = None) -> torch.T
     return _topk_idx(stat, s, None, "f")  # the result must not live in a scratch buffer
 
 
+def count_ge(stat: torch.Tensor, t: torch.Tensor, ws: Optional[Workspace] = None) -> torch.Tensor:
+    """Number of entries >= t in each row of stat (B, N), t (B, 1): (B,) int64, exact.
+
+    The compare writes one byte per entry; summing those bytes as int64 words adds 8 of them per
+    add (each byte lane of the word sum counts the ones at that position: no carries while a row
+    has <= 255 words, N <= 2040), then the 8 lane counts of the (B,) result are added. One pass
+    over the bytes instead of a widening cast and a sum (~20x faster at N = 400). Wider rows sum
+    the bytes directly.
+    """
+    B, N = stat.shape
+    words = -(-N // 8)
+    if words > 255:
+        ge = torch.ge(stat, t, out=_buf(ws, "ge", stat.shape, stat, torch.bool))
+        return ge.view(torch.uint8).sum(1, dtype=torch.int64)
+    full = _buf(ws, "ge8", (B, 8 * words), stat, torch.bool)
+    full = torch.zeros(B, 8 * words, dtype=torch.bool, device=stat.device) if full is None else full
+    full[:, N:] = False                                            # padding, counted as zeros
+    torch.ge(stat, t, out=full[:, :N])
+    lanes = full.view(torch.int64).sum(1)                          # (B,) 8 byte-wide counters
+    return lanes.view(torch.uint8).view(B, 8).sum(1, dtype=torch.int64)
+
+
 def top_s_warm(stat: torch.Tensor, s: int, prev: Optional[torch.Tensor],
                ws: Optional[Workspace] = None) -> torch.Tensor:
     """:func:`top_s`, reusing the previous index set ``prev`` (B, s) where it is still exact.
@@ -117,8 +139,7 @@ def top_s_warm(stat: torch.Tensor, s: int, prev: Optional[torch.Tensor],
         return top_s(stat, s, ws)
     B = stat.shape[0]
     t = stat.gather(1, prev).amin(1, keepdim=True)
-    ge = torch.ge(stat, t, out=_buf(ws, "ge", stat.shape, stat, torch.bool))
-    stale = ge.view(torch.uint8).sum(1, dtype=torch.int32) != s  # uint8 view: no bool cast pass
+    stale = count_ge(stat, t, ws) != s
     n_stale = int(stale.sum())
     if n_stale == 0:
         return prev

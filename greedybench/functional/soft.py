@@ -263,9 +263,9 @@ def _omp_kernel(A, Y, n_iter: int, tau, W, *, hard: bool = False, return_path: b
         else:                                                        # logits already / tau
             p = _softmax_unnormalised_(v, Pbuf[n]) if inplace else _softmax_top1(v, None)
         if inplace and not dtype.is_complex:
-            # soft: from the contiguous, cache-warm v rather than the strided slot of P; the two
-            # differ only where the slot holds exact zeros and v exp(-cut) (< 1e-261 in float64,
-            # < 1e-32 in float32, times 1 at the row maximum): far below rounding
+            # soft: from the cache-warm v rather than the slot of P just written (cold memory);
+            # the two differ only where the slot holds exact zeros and v exp(-cut) (< 1e-261 in
+            # float64, < 1e-32 in float32, against 1 at the row maximum): far below rounding
             b = torch.matmul(p if hard else v, A.mT, out=col)        # (B, T, m)
         else:
             b = _mv(A, p.to(dtype))
@@ -278,8 +278,9 @@ def _omp_kernel(A, Y, n_iter: int, tau, W, *, hard: bool = False, return_path: b
         rho = torch.linalg.vector_norm(b1, dim=-1, keepdim=True)    # (B, T, 1)
         # ||b||^2 = ||h||^2 + rho^2 (Pythagoras; exact enough for a test at sqrt(eps), and no pass
         # over b, which the in-place b1 has overwritten)
-        nb2 = rho.square() if not n else rho.square() + torch.linalg.vector_norm(h, dim=-1, keepdim=True).square()
-        dep = rho.square() <= (tol * tol) * nb2
+        rho2 = rho.square()
+        nb2 = rho2 + torch.linalg.vector_norm(h, dim=-1, keepdim=True).square() if n else rho2
+        dep = rho2 <= (tol * tol) * nb2
         diag = torch.where(dep, 1.0, rho)
         scale = torch.where(dep, 0.0, 1.0 / diag).to(dtype)
         # d = q^H r (MGS-style) and r -= q d, read from b1 (contiguous, just written) rather than

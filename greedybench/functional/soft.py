@@ -230,12 +230,11 @@ def _omp_kernel(A, Y, n_iter: int, tau, W, *, hard: bool = False, return_path: b
         pre, post = _selection_scales(tau, W, hard)
         As = A.conj() if pre is None else A.conj() * pre             # (m, N) or (B, m, N)
     Qs = _Rows(lead, m, dtype, dev, n_iter, inplace, "omp_basis")     # orthonormal basis q_n
-    # rows written straight into their slot of a (n, B, T, N) buffer: each iteration writes one
-    # contiguous block (cold memory, ~10% faster than strided rows), and P is read back as the
-    # (B, T, n, N) view at the end; the GEMMs write into scratch buffers
+    # row n is computed in place in block n of a (n, B, T, N) buffer (GEMM 1 writes the statistic
+    # there, the exponentials overwrite it; contiguous blocks: each iteration writes cold memory,
+    # ~10% faster than strided rows), and P is read back as the (B, T, n, N) view at the end
     if inplace:
         Pbuf = _workspace.buffer("omp_rows", (n_iter,) + lead + (N,), rdt, dev)
-        scratch = None if hard else _workspace.buffer("omp_stat", lead + (N,), rdt, dev)
         col = _workspace.buffer("omp_col", lead + (m,), dtype, dev)
         r = _workspace.buffer("omp_res", lead + (m,), dtype, dev).copy_(Y)  # updated in place below
     else:
@@ -246,7 +245,7 @@ def _omp_kernel(A, Y, n_iter: int, tau, W, *, hard: bool = False, return_path: b
             pre, post = _selection_scales(tau, W[n], hard)
             As = A.conj() * pre
         if inplace:
-            v = Pbuf[n] if hard else scratch
+            v = Pbuf[n]
             c = torch.matmul(r, As, out=v) if not dtype.is_complex else r @ As
             torch.abs(c, out=v)
             if post is not None:
@@ -261,12 +260,9 @@ def _omp_kernel(A, Y, n_iter: int, tau, W, *, hard: bool = False, return_path: b
             j = v.argmax(-1, keepdim=True)
             p = (v.zero_() if inplace else torch.zeros_like(v)).scatter_(-1, j, 1.0)
         else:                                                        # logits already / tau
-            p = _softmax_unnormalised_(v, Pbuf[n]) if inplace else _softmax_top1(v, None)
+            p = _softmax_unnormalised_(v, v) if inplace else _softmax_top1(v, None)
         if inplace and not dtype.is_complex:
-            # soft: from the cache-warm v rather than the slot of P just written (cold memory);
-            # the two differ only where the slot holds exact zeros and v exp(-cut) (< 1e-261 in
-            # float64, < 1e-32 in float32, against 1 at the row maximum): far below rounding
-            b = torch.matmul(p if hard else v, A.mT, out=col)        # (B, T, m)
+            b = torch.matmul(p, A.mT, out=col)                       # (B, T, m)
         else:
             b = _mv(A, p.to(dtype))
             if inplace:

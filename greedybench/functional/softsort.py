@@ -64,9 +64,9 @@ def _softmax_stable(x: torch.Tensor) -> torch.Tensor:
 
 def _softmax_unnormalised_(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """exp(x - max x) over the last axis, entries below exp(-cut) set to exactly 0, written into
-    ``out`` (may be strided, e.g. Soft-OMP's row n of P) outside autograd. x (contiguous) is
-    overwritten with the same values except that its sub-cut entries hold exp(-cut) instead of 0.
-    The row maximum maps to exactly 1, so each row sums to a value in [1, N].
+    ``out`` (may be x itself, or strided) outside autograd. x (contiguous) is overwritten; unless
+    it is ``out`` it keeps exp(-cut) where ``out`` has its exact zeros. The row maximum maps to
+    exactly 1, so each row sums to a value in [1, N].
 
     This is ``_softmax_stable(x)`` times its row sum: callers whose result is invariant to a
     positive per-row scale (Soft-OMP: x = P^T z, see ``_omp_kernel``) skip the normalisation.
@@ -75,7 +75,6 @@ def _softmax_unnormalised_(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """
     cut = _exp_cut(x.dtype)
     x.sub_(x.amax(dim=-1, keepdim=True)).clamp_min_(-cut).exp_()
-    # the one pass that writes ``out`` (cold memory: slower than the passes over x)
     return torch.threshold(x, 2.0 * math.exp(-cut), 0.0, out=out)
 
 

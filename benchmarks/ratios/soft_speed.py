@@ -10,8 +10,10 @@ Prints
    extrapolated to B, and the ceiling: the loop against the batched GEMMs at matmul's rate;
 4. peak memory of softsort k = 1 at B = 64, N = 2^16 (ru_maxrss increase of a fresh process).
 
-Timing: warm-up excluded, minimum and median of repeats (wall clock); threads pinned with
---threads (default 1: on a small shared machine multi-threaded MKL stalls under contention).
+Timing: warm-up excluded, wall clock; the two sides of each ratio are timed alternately and the
+ratio is printed from the best times and as the median (and range) of the paired rounds; threads
+pinned with --threads (default 1: on a small shared machine multi-threaded MKL stalls under
+contention).
 
     python benchmarks/ratios/soft_speed.py [--threads K] [--repeats R]
 """
@@ -29,6 +31,22 @@ import torch
 import greedybench as gb
 
 B, M, N, S = 1000, 200, 400, 15
+
+
+def timeit_paired(fa, fb, repeats):
+    """Time fa and fb alternately (warm-up excluded): (min a, min b, median a/b, min a/b, max a/b).
+
+    Alternating keeps a drift of the machine's speed (this VM's matmul rate moves by 15% between
+    runs) out of the ratio: each round's two timings see the same state."""
+    fa(), fb()
+    ta, tb = [], []
+    for _ in range(repeats):
+        for f, ts in ((fa, ta), (fb, tb)):
+            t = time.perf_counter()
+            f()
+            ts.append(time.perf_counter() - t)
+    r = [a / b for a, b in zip(ta, tb)]
+    return min(ta), min(tb), statistics.median(r), min(r), max(r)
 
 
 def timeit(fn, repeats):
@@ -105,7 +123,7 @@ def peak_memory_softsort():
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--repeats", type=int, default=11)
     ap.add_argument("--loop-problems", type=int, default=10)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -123,21 +141,21 @@ def main(argv=None):
             y @ A
             P @ A.mT
     flops_iter = 4 * B * M * N
-    t_mm, t_mm_med = timeit(gemms, args.repeats)
-    t_so, t_so_med = timeit(lambda: gb.soft_omp(A, y, n_omp, tau=tau), args.repeats)
+    t_mm, t_so, r_med, r_lo, r_hi = timeit_paired(gemms, lambda: gb.soft_omp(A, y, n_omp, tau=tau),
+                                                  args.repeats)
     gf_mm, gf_so = n_omp * flops_iter / t_mm / 1e9, n_omp * flops_iter / t_so / 1e9
     print(f"[1] flops per soft_omp iteration counted: 4 B m N = {flops_iter / 1e6:.0f} MFLOP")
-    print(f"    matmul  : {gf_mm:6.1f} GFLOP/s ({t_mm * 1e3:.1f} ms for {2 * n_omp} products; median {t_mm_med * 1e3:.1f})")
-    print(f"    soft_omp: {gf_so:6.1f} GFLOP/s ({t_so * 1e3:.1f} ms, {n_omp} iterations; median {t_so_med * 1e3:.1f})")
-    print(f"    ratio soft_omp / matmul GFLOP/s = {gf_so / gf_mm:.2f} (target >= 0.5)")
+    print(f"    matmul  : {gf_mm:6.1f} GFLOP/s ({t_mm * 1e3:.1f} ms for {2 * n_omp} products)")
+    print(f"    soft_omp: {gf_so:6.1f} GFLOP/s ({t_so * 1e3:.1f} ms, {n_omp} iterations)")
+    print(f"    ratio soft_omp / matmul GFLOP/s = {gf_so / gf_mm:.2f} (best times); "
+          f"{r_med:.2f} median of {args.repeats} paired rounds, range {r_lo:.2f}-{r_hi:.2f} (target >= 0.5)")
 
     # 2. soft_iht vs iht
-    t_si, _ = timeit(lambda: gb.soft_iht(A, y, S, tau=tau, step=step, n_iter=n_iht), args.repeats)
-    try:
-        t_hi, _ = timeit(lambda: gb.iht(A, y, S, step=step, n_iter=n_iht), args.repeats)
-        print(f"[2] soft_iht {t_si * 1e3:.1f} ms / iht {t_hi * 1e3:.1f} ms = {t_si / t_hi:.2f} (target <= 2)")
-    except NotImplementedError:
-        print("[2] gb.iht is not implemented yet; comparing with the hard mode of the same kernel")
+    t_si, t_hi, r_med, r_lo, r_hi = timeit_paired(
+        lambda: gb.soft_iht(A, y, S, tau=tau, step=step, n_iter=n_iht),
+        lambda: gb.iht(A, y, S, step=step, n_iter=n_iht), args.repeats)
+    print(f"[2] soft_iht {t_si * 1e3:.1f} ms / iht {t_hi * 1e3:.1f} ms = {t_si / t_hi:.2f} (best times); "
+          f"{r_med:.2f} median of {args.repeats} paired rounds, range {r_lo:.2f}-{r_hi:.2f} (target <= 2)")
     from greedybench.functional.soft import _iht_kernel
     t_hk, _ = timeit(lambda: _iht_kernel(A, y.unsqueeze(1), S, None, step, n_iht, None, hard=True),
                      args.repeats)

@@ -559,7 +559,7 @@ def run_solver_ex(variant: Variant, problem: ProblemBatch, *, state=None) -> Sol
     if tuple(x.shape) != (problem.B, problem.N):
         raise SolverContractError(f"{where}: solve must return shape (B, N) = ({problem.B}, {problem.N}); "
                                   f"got {tuple(x.shape)}")
-    if x.numel() and not all_finite(x):
+    if not all_finite(x):
         bad = (~torch.isfinite(x)).any(-1).nonzero().flatten().tolist()
         raise SolverContractError(f"{where}: output holds NaN or Inf in problems {bad[:10]}"
                                   + (" ..." if len(bad) > 10 else ""))

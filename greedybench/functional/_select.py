@@ -118,7 +118,8 @@ def count_ge(stat: torch.Tensor, t: torch.Tensor, ws: Optional[Workspace] = None
         ge = torch.ge(stat, t, out=_buf(ws, "ge", stat.shape, stat, torch.bool))
         return ge.view(torch.uint8).sum(1, dtype=torch.int64)
     full = _buf(ws, "ge8", (B, 8 * words), stat, torch.bool)
-    full = torch.zeros(B, 8 * words, dtype=torch.bool, device=stat.device) if full is None else full
+    if full is None:
+        full = torch.empty(B, 8 * words, dtype=torch.bool, device=stat.device)
     full[:, N:] = False                                            # padding, counted as zeros
     torch.ge(stat, t, out=full[:, :N])
     lanes = full.view(torch.int64).sum(1)                          # (B,) 8 byte-wide counters

@@ -441,7 +441,12 @@ def _iht_inplace(A, Y, s, step, n_iter, selection_scale, per_iter, hard, return_
     r = torch.empty(lead + (A.shape[-2],), dtype=A.dtype, device=A.device)
     v2 = v.view(-1, N)
     ws = Workspace()
-    post = None if per_iter else selection_scale(0)
+
+    def scale_of(n):                   # no graph: a scalar 1 / tau as a plain number (foldable)
+        sc = selection_scale(n)
+        return float(sc) if isinstance(sc, torch.Tensor) and sc.dim() == 0 else sc
+
+    post = None if per_iter else scale_of(0)
     path, idx, us = [x.clone()] if return_path else None, None, []
     for n in range(n_iter):
         u = _gemm_acc(x, _gemm_acc(Y, x, A.mT, -1.0, out=r) if n else Y, Ac, step, out=x)
@@ -449,11 +454,9 @@ def _iht_inplace(A, Y, s, step, n_iter, selection_scale, per_iter, hard, return_
             us.append(u.clone())
         torch.abs(u, out=v)
         if per_iter:
-            post = selection_scale(n)
+            post = scale_of(n)
         # a plain 1 / tau (no weights) is applied inside the mask's first pass, not in a pass of
         # its own: the top-s set does not depend on it
-        if isinstance(post, torch.Tensor) and post.dim() == 0:
-            post = float(post)                                             # no graph: a number
         folded = isinstance(post, float)
         if post is not None and not folded:
             v.mul_(post)

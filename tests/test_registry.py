@@ -1,10 +1,12 @@
 """Solver registry: loading, declarations, grids, version hash, and the run-time contract."""
 
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
 
+import greedybench
 from greedybench import registry
 from greedybench.registry import (
     ProblemBatch, SolverContractError, UnknownSolverError, Variant, discover, expand_grid,
@@ -203,7 +205,9 @@ def test_version_hashes_entry_and_the_kernels_it_uses(tmp_path):
         def solve(problem):
             return gb.omp(problem.A, problem.y, problem.s)
     """)
-    files = {f.as_posix().split("greedybench/", 1)[-1] for f in source_files(p)}
+    pkg = Path(greedybench.__file__).resolve().parent     # not a split on "greedybench/": a
+    files = {Path(f).resolve().relative_to(pkg).as_posix()  # checkout may be named greedybench too
+             for f in source_files(p) if Path(f).resolve().is_relative_to(pkg)}
     assert "functional/omp.py" in files and "_validation.py" in files
     assert "functional/iht.py" not in files  # an unrelated kernel does not rerun this solver
     v1 = registry.solver_version(p)

@@ -174,7 +174,7 @@ def cmd_solve(args) -> int:
     import tempfile
 
     from .datasets import load_instance
-    from .pipeline.io import read_csv, write_json
+    from .storage import read_csv, write_json
     from .pipeline.plan import load_variant
     from .pipeline.solve import solve_stage
     from .registry import get_solver, parse_variant

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ._validation import GreedybenchError
+from .analysis.score import area_under_transition
 from .pipeline.config import CONFIG_DIR, REPO, cell_sizes
 
 __all__ = [
@@ -350,7 +351,7 @@ def generate_family(out_dir, grid: Grid, family: str, *, deltas: Optional[Sequen
     """The slices (one per delta; default every delta of the official grid) of one family, built
     atomically with the pipeline's :func:`~greedybench.pipeline.generate.generate_phase_slice`."""
     from .pipeline.generate import generate_phase_slice
-    from .pipeline.io import atomic_dir, write_json
+    from .storage import atomic_dir, write_json
 
     out_dir = Path(out_dir)
     full = [float(d) for d in (deltas if deltas is not None else grid.official["delta"])]
@@ -398,7 +399,7 @@ def _machine() -> str:
 
 
 def _provenance(device: str, dtype: str) -> Dict[str, Any]:
-    from .pipeline.io import provenance
+    from .storage import provenance
 
     p = provenance(device, dtype)
     return {"device": device, "dtype": dtype, "threads": p["threads"], "machine": _machine(),
@@ -476,7 +477,7 @@ def run_family(variant, grid: Grid, family: str, family_dir, *, device: Optional
             cells.append(dict(cell, status="ok", reason="", n_success=int(met["success"].sum()),
                               n_exact_support=int(met["exact_support"].sum()), time_per_problem_s=tpp))
             if per_problem:
-                from .pipeline.io import provenance
+                from .storage import provenance
 
                 pv = provenance(device, grid.dtype)
                 for b in range(inst.B):
@@ -496,7 +497,7 @@ def run_family(variant, grid: Grid, family: str, family_dir, *, device: Optional
 def solve_stage(out_csv, *, grid_path, entry: str, params_json: str, version: str, instances_root,
                 solver_files: Sequence[str] = (), device: Optional[str] = None) -> int:
     """Pipeline stage: one variant on every family of the grid -> its cells CSV."""
-    from .pipeline.io import set_threads, write_csv
+    from .storage import set_threads, write_csv
     from .pipeline.plan import load_variant
 
     grid = load_grid(grid_path)
@@ -533,7 +534,7 @@ def _row_key(r):
 
 def write_rows(path, rows: Iterable[Dict[str, Any]]) -> None:
     """All cells, sorted, as CSV; ``.gz`` is gzip with a zero mtime (same rows, same bytes)."""
-    from .pipeline.io import atomic_write_bytes, fmt
+    from .storage import atomic_write_bytes, fmt
 
     import csv
 
@@ -571,21 +572,6 @@ def read_rows(path) -> List[Dict[str, str]]:
 # scoring
 
 
-def _column_value(rho, k, n) -> Tuple[float, str]:
-    """v(delta) of one delta column from its cells (rho realised, successes, trials)."""
-    from greedybench.analysis import fit_logistic
-
-    if not len(rho):
-        return 0.0, "missing"
-    rho_hi = max(rho)
-    fit = fit_logistic(rho, k, n)
-    if fit.flag == "all_success":
-        return float(rho_hi), fit.flag
-    if fit.flag in ("all_failure", "too_few_points") or not math.isfinite(fit.rho_star):
-        return 0.0, fit.flag if fit.flag != "ok" else "no_fit"
-    return float(min(max(fit.rho_star, 0.0), rho_hi)), fit.flag
-
-
 def family_score(cells: Sequence[Dict[str, Any]],
                  deltas: Sequence[float]) -> Tuple[float, List[Tuple[float, float, str]]]:
     """Area under rho*(delta) of one solver on one family.
@@ -604,19 +590,13 @@ def family_score(cells: Sequence[Dict[str, Any]],
     for c in cells:
         d = round(float(c["delta"]), 9)
         by.setdefault(d, []).append(c)
-    pts = []
+    columns = []
     for d in sorted(float(x) for x in deltas):
-        col = by.get(round(d, 9), [])
-        col = [c for c in col if int(float(c["n_trials"] or 0)) > 0]
-        rho = [float(c["s"]) / float(c["m"]) for c in col]
-        k = [int(float(c["n_success"] or 0)) for c in col]
-        n = [int(float(c["n_trials"])) for c in col]
-        v, flag = _column_value(rho, k, n)
-        pts.append((d, v, flag))
-    area = 0.0
-    for (d0, v0, _), (d1, v1, _) in zip(pts, pts[1:]):
-        area += 0.5 * (v0 + v1) * (d1 - d0)
-    return area, pts
+        col = [c for c in by.get(round(d, 9), []) if int(float(c["n_trials"] or 0)) > 0]
+        columns.append((d, [float(c["s"]) / float(c["m"]) for c in col],
+                        [int(float(c["n_success"] or 0)) for c in col],
+                        [int(float(c["n_trials"])) for c in col]))
+    return area_under_transition(columns)
 
 
 def _weighted_median(pairs: Sequence[Tuple[float, int]]) -> float:
@@ -763,7 +743,7 @@ def leaderboard_csv_text(table: Sequence[Dict[str, str]], families: Sequence[str
 
 
 def write_leaderboard(path, table: Sequence[Dict[str, str]], families: Sequence[str]) -> None:
-    from .pipeline.io import atomic_write_text
+    from .storage import atomic_write_text
 
     atomic_write_text(path, leaderboard_csv_text(table, families))
 
@@ -834,7 +814,7 @@ def compare(solver_file, *, families: Optional[Sequence[str]] = None, quick: boo
     :class:`CompareError` (one paragraph naming the file) for a file that does not load, declares
     a trained solver, or breaks the contract on any batch.
     """
-    from .pipeline.io import atomic_write_text, set_threads, write_csv
+    from .storage import atomic_write_text, set_threads, write_csv
     from .pipeline.tables import RESULT_COLUMNS
     from .registry import SolverContractError, discover
 
@@ -909,7 +889,7 @@ def compare(solver_file, *, families: Optional[Sequence[str]] = None, quick: boo
 
     # same instances as the stored leaderboard?
     ref = {(r["family"], r["delta"], r["s"]): r["instance_sha256"] for r in stored if r.get("instance_sha256")}
-    from .pipeline.io import fmt
+    from .storage import fmt
 
     mism = [c for c in cells if c.get("instance_sha256") and
             ref.get((c["family"], fmt(c["delta"]), str(c["s"])), c["instance_sha256"]) != c["instance_sha256"]]

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from ._validation import GreedybenchError, InvalidParameterError, ShapeError, check_option
-from .pipeline.io import atomic_write_bytes, atomic_write_text
+from .storage import atomic_write_bytes, atomic_write_text
 
 __all__ = [
     "CheckpointError", "TrainConfig", "TrainResult", "train", "evaluate", "predict",

@@ -17,9 +17,6 @@ import json
 import math
 import numbers
 import os
-import platform
-import subprocess
-from importlib import metadata
 from pathlib import Path
 
 import jinja2
@@ -27,7 +24,7 @@ import markupsafe
 import pandas as pd
 import yaml
 
-from greedybench.pipeline.io import atomic_write_text
+from greedybench.storage import atomic_write_text
 
 __all__ = ["render_report", "collect_provenance"]
 
@@ -50,56 +47,15 @@ _SECTION_ORDER = [
 # ------------------------------------------------------------------------------ provenance
 
 
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "not installed"
+def collect_provenance(config=None, *, device=None) -> dict:
+    """Provenance of this process (:func:`greedybench.storage.run_record`)."""
+    import torch
 
+    from greedybench.storage import run_record
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def collect_provenance(config=None, *, repo=None, device=None) -> dict:
-    """Provenance of this process: commit, config, machine, CPU, threads, device, versions, date."""
-    repo = Path(repo) if repo is not None else _HERE.parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
-                                text=True, timeout=10).stdout.strip() or "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        if dirty and commit != "unknown":
-            commit += " (uncommitted changes)"
-    except (OSError, subprocess.SubprocessError):
-        commit = "unknown"
-    threads = "unknown"
-    try:
-        import torch
-        threads = str(torch.get_num_threads())
-        if device is None:
-            device = (f"cuda: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "cpu")
-    except Exception:  # noqa: BLE001 - provenance must never fail the report
-        device = device or "unknown"
-    return {
-        "commit": commit,
-        "config": config if config is not None else {},
-        "machine": f"{platform.node()} ({platform.system()} {platform.release()}, {platform.machine()})",
-        "cpu": f"{_cpu_name()}, {os.cpu_count()} logical cores",
-        "threads": threads,
-        "device": device,
-        "versions": {"python": platform.python_version(), "torch": _version("torch"),
-                     "numpy": _version("numpy"), "greedybench": _version("greedybench"),
-                     "snakemake": _version("snakemake")},
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
+    if device is None:
+        device = f"cuda: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "cpu"
+    return run_record(config, device=device)
 
 
 # -------------------------------------------------------------------------------- helpers

@@ -181,7 +181,7 @@ def reference(tmp_path_factory):
 
 
 def test_injected_failure_before_commit_leaves_nothing(tmp_path, monkeypatch):
-    from greedybench.pipeline.io import atomic_dir, write_csv
+    from greedybench.storage import atomic_dir, write_csv
 
     monkeypatch.setenv("GREEDYBENCH_FAULT", "raise:*/rows.csv")
     with pytest.raises(RuntimeError, match="GREEDYBENCH_FAULT"):
@@ -195,7 +195,7 @@ def test_injected_failure_before_commit_leaves_nothing(tmp_path, monkeypatch):
 
 
 def test_stale_temporaries_of_dead_writers_are_removed(tmp_path):
-    from greedybench.pipeline.io import atomic_dir, write_csv
+    from greedybench.storage import atomic_dir, write_csv
 
     dead, alive = dead_pid(), os.getppid()
     (tmp_path / f".rows.csv.tmp-{dead}").write_text("half a table")

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from greedybench import leaderboard as lb
-from greedybench.pipeline.io import fmt
+from greedybench.storage import fmt
 from greedybench.registry import discover
 
 GRID = lb.load_grid()
@@ -213,7 +213,7 @@ SUBSET = ("omp", "htp[n_iter=100,step=1.0]")
 def test_rerun_subset_reproduces_stored_rows(tmp_path):
     """Two solvers, one family, two deltas: same instances (checksums), same counts and statuses,
     and the same non-timing leaderboard columns when both are scored on that subset."""
-    from greedybench.pipeline.io import set_threads
+    from greedybench.storage import set_threads
 
     rows = _stored()
     grid = GRID.subset(["gaussian_gaussian"], deltas=[0.35, 0.65])
@@ -269,7 +269,7 @@ def solve(problem):
 
 
 def test_stages_record_failures_and_unavailable_entries(tmp_path):
-    from greedybench.pipeline.io import set_threads
+    from greedybench.storage import set_threads
     from greedybench.registry import Variant, load_entry
 
     good = tmp_path / "flaky_lb.py"

@@ -33,7 +33,7 @@ from matplotlib.patches import Patch
 
 from .l1 import l1_weak_curve, rho_weak
 from .phase import success_rates, transition_curve
-from ..pipeline.io import atomic_write_bytes
+from ..storage import atomic_write_bytes
 
 __all__ = ["make_figures", "CRITERIA", "write_atomic"]
 

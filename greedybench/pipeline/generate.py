@@ -12,7 +12,7 @@ from typing import Dict, Iterable, Sequence, Tuple
 
 import torch
 
-from .io import atomic_dir, write_json
+from ..storage import atomic_dir, write_json
 
 __all__ = ["generate_phase_slice", "generate_training_data", "read_manifest", "DTYPES"]
 

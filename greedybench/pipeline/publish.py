@@ -22,7 +22,7 @@ def figures_stage(out_dir, *, results_csv, config: dict, extras: Optional[Dict[s
     ``extras["training"]`` (Fig. 3 panels)."""
     from greedybench.analysis import make_figures
 
-    from .io import atomic_dir
+    from ..storage import atomic_dir
 
     out_dir = Path(out_dir)
     extras = dict(extras or {})
@@ -38,18 +38,10 @@ def figures_stage(out_dir, *, results_csv, config: dict, extras: Optional[Dict[s
 
 
 def run_provenance(config: dict, device: str) -> dict:
-    """What the report states about the run (greedybench.report's provenance keys)."""
-    import snakemake
+    """What the report states about the run (:func:`greedybench.storage.run_record`)."""
+    from ..storage import run_record
 
-    from .io import environment, provenance
-
-    prov, env = provenance(device, config["dtype"]), environment()
-    return {"commit": prov["git_commit"], "config": config, "machine": f"{prov['host']} ({env['platform']})",
-            "cpu": f"{env['processor']} x {env['cpu_count']}", "threads": prov["threads"], "device": device,
-            "gpu": env["gpu"], "dtype": config["dtype"],
-            "versions": {"python": env["python"], "torch": prov["torch_version"],
-                         "numpy": prov["numpy_version"], "greedybench": prov["greedybench_version"],
-                         "snakemake": snakemake.__version__, "cuda": env["cuda"]}}
+    return run_record(config, device=device, dtype=config["dtype"])
 
 
 def report_stage(out_html, *, figures_dir, config: dict, device: str,

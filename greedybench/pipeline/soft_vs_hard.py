@@ -73,7 +73,7 @@ def soft_vs_hard_stage(out_csv, *, pairs: list, tau: list, family_name: str, fam
 
     from ..registry import ProblemBatch, Variant, get_solver, run_solver
     from .generate import DTYPES, _family_kwargs
-    from .io import provenance, set_threads, write_csv
+    from ..storage import provenance, set_threads, write_csv
 
     set_threads(threads)
     prov = provenance(device, dtype)
@@ -175,7 +175,7 @@ def fig2_stage(out_csv, *, pairs: list, tau: list, family_name: str, family: dic
 
     from ..registry import get_solver
     from .generate import DTYPES, _family_kwargs
-    from .io import provenance, set_threads, write_csv
+    from ..storage import provenance, set_threads, write_csv
 
     set_threads(threads)
     prov = provenance(device, dtype)

@@ -34,7 +34,7 @@ def solve_stage(out_csv, *, instance_dir, experiment: str, entry: str, params_js
     from ..registry import ProblemBatch, run_solver_ex
     from .plan import load_variant
     from .generate import read_manifest
-    from .io import provenance, set_threads, write_csv
+    from ..storage import provenance, set_threads, write_csv
     from .timing import time_call
 
     set_threads(threads)

@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 
 from greedybench.analysis.metrics import METRIC_COLUMNS
 
-from .io import read_csv, write_csv
+from ..storage import read_csv, write_csv
 
 __all__ = ["RESULT_COLUMNS", "IDENTITY_COLUMNS", "PROVENANCE_COLUMNS", "TIMING_ONLY_COLUMNS",
            "merge_tables", "merge_stage", "RESULT_SORT", "TIMING_SORT", "TABLE_VERSION"]

@@ -3,7 +3,7 @@
 Protocol (benchmark_practice 6.2), enforced by :func:`time_call`:
 
 1. Threads are pinned before anything runs (``torch.set_num_threads`` and the BLAS environment
-   variables, :func:`greedybench.pipeline.io.set_threads`) and recorded in every row.
+   variables, :func:`greedybench.storage.set_threads`) and recorded in every row.
 2. Warm-up calls are run and excluded; the first one goes through
    :func:`greedybench.registry.run_solver`, so the contract (finite (B, N) output) is checked
    outside the timed region.
@@ -93,7 +93,7 @@ def timing_stage(out_csv, *, entry: str, params_json: str, solver_files=(), vers
     from .plan import load_variant
     from .config import cell_sizes
     from .generate import DTYPES, _family_kwargs
-    from .io import provenance, set_threads, write_csv
+    from ..storage import provenance, set_threads, write_csv
 
     set_threads(threads)
     variant = load_variant(entry, params_json, solver_files, version)

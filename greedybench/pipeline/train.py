@@ -38,7 +38,7 @@ _HISTORY_TYPES = {"epoch": torch.int64, "train_loss": torch.float64, "val_loss":
 
 
 def _read_history(path: Path) -> Optional[dict]:
-    from .io import read_csv
+    from ..storage import read_csv
 
     if not path.is_file():
         return None
@@ -62,7 +62,7 @@ def train_stage(out_model, *, trainval_dir, entry: str, params_json: str, solver
 
     from ..registry import ProblemBatch, SolverContractError
     from .generate import read_manifest
-    from .io import atomic_write_bytes, set_threads
+    from ..storage import atomic_write_bytes, set_threads
     from .plan import load_variant
 
     set_threads(threads)
@@ -114,7 +114,7 @@ def training_tables_stage(out_loss, out_weights, out_errors, *, model, data, run
                           training_set: str = "") -> dict:
     """Write loss.csv, weights.csv and errors.csv (module docstring); returns their row counts."""
     from .generate import read_manifest
-    from .io import read_csv, write_csv
+    from ..storage import read_csv, write_csv
     from .solve import load_state
 
     state = load_state(model, "cpu")

@@ -1,7 +1,7 @@
 """Snakemake shim: figures and their manifest (greedybench.analysis.make_figures)."""
 from typing import TYPE_CHECKING
 
-from greedybench.pipeline.io import job_log
+from greedybench.storage import job_log
 from greedybench.pipeline.publish import figures_stage
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 from typing import TYPE_CHECKING
 
 from greedybench.pipeline.generate import generate_phase_slice
-from greedybench.pipeline.io import job_log
+from greedybench.storage import job_log
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

@@ -1,7 +1,7 @@
 """Snakemake shim: merge per-job CSVs into one sorted table (greedybench.pipeline.tables)."""
 from typing import TYPE_CHECKING
 
-from greedybench.pipeline.io import job_log
+from greedybench.storage import job_log
 from greedybench.pipeline.tables import merge_stage
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """Snakemake shim: the HTML report (greedybench.report.render_report)."""
 from typing import TYPE_CHECKING
 
-from greedybench.pipeline.io import job_log
+from greedybench.storage import job_log
 from greedybench.pipeline.publish import report_stage
 
 if TYPE_CHECKING:

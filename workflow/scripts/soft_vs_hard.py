@@ -2,7 +2,7 @@
 Fig. 2 table per iteration with the bounds (rule fig2), both in greedybench.pipeline.soft_vs_hard."""
 from typing import TYPE_CHECKING
 
-from greedybench.pipeline.io import job_log
+from greedybench.storage import job_log
 from greedybench.pipeline.soft_vs_hard import fig2_stage, soft_vs_hard_stage
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """Snakemake shim: one solver variant on one instance slice (greedybench.pipeline.solve)."""
 from typing import TYPE_CHECKING
 
-from greedybench.pipeline.io import job_log
+from greedybench.storage import job_log
 from greedybench.pipeline.solve import solve_stage
 
 if TYPE_CHECKING:

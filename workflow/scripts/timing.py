@@ -1,7 +1,7 @@
 """Snakemake shim: the timing protocol for one solver variant (greedybench.pipeline.timing)."""
 from typing import TYPE_CHECKING
 
-from greedybench.pipeline.io import job_log
+from greedybench.storage import job_log
 from greedybench.pipeline.timing import timing_stage
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 tables of a trained net (rule training_tables), both in greedybench.pipeline.train."""
 from typing import TYPE_CHECKING
 
-from greedybench.pipeline.io import job_log
+from greedybench.storage import job_log
 from greedybench.pipeline.train import train_stage, training_tables_stage
 
 if TYPE_CHECKING:

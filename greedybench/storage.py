@@ -1,4 +1,8 @@
-"""Atomic writes, deterministic CSV, job logs and provenance for the pipeline stages.
+"""Low-level storage: atomic writes, the one CSV format, job logs and the one provenance record.
+
+This module sits at the bottom of the package beside ``_validation`` (docs/architecture.md): it
+imports nothing from greedybench except the package version, so every layer (datasets, analysis,
+pipeline, leaderboard, report, train) writes through it.
 
 Every file a stage produces is written under a temporary name in the same directory and moved
 into place with ``os.replace``: an interrupted job leaves no file that a later run would trust
@@ -34,8 +38,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Sequence
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_dir", "fmt", "write_csv", "read_csv",
-           "job_log", "provenance", "git_commit", "set_threads", "write_json"]
+__all__ = ["atomic_open", "atomic_write_text", "atomic_write_bytes", "atomic_dir", "fmt", "write_csv", "read_csv",
+           "job_log", "provenance", "run_record", "environment", "git_commit", "set_threads", "write_json"]
 
 
 def _tmp_name(path: Path) -> Path:
@@ -76,21 +80,50 @@ def _fault_point(path: Path) -> None:
     raise RuntimeError(f"GREEDYBENCH_FAULT={spec}: injected failure before committing {path}")
 
 
-def atomic_write_bytes(path, data: bytes) -> None:
+@contextlib.contextmanager
+def atomic_open(path, *, mode: int = 0o644, mkdir: bool = True):
+    """Yield a binary file handle whose content replaces ``path`` when the block ends normally.
+
+    The data go to ``.{name}.tmp-{pid}`` in the same directory, are fsynced, pass the fault hook
+    and are renamed over ``path`` (then the directory entry is fsynced where the platform allows);
+    on any exception the temporary is removed and ``path`` is untouched.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if mkdir:
+        path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_tmp(path)
     tmp = _tmp_name(path)
     try:
         with open(tmp, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
         _fault_point(path)
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable; not possible on every platform (then a no-op)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    with atomic_open(path) as fh:
+        fh.write(data)
 
 
 def atomic_write_text(path, text: str) -> None:
@@ -169,7 +202,7 @@ def job_log(path):
 @lru_cache(maxsize=None)
 def git_commit() -> str:
     """HEAD of the greedybench checkout (+ '-dirty' with uncommitted changes), else 'unknown'."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                               text=True, timeout=10)
@@ -222,3 +255,51 @@ def environment() -> Dict[str, Any]:
     if torch.cuda.is_available():
         env["gpu"] = torch.cuda.get_device_name(0)
     return env
+
+
+def _package_version(name: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def run_record(config: Any = None, *, device: str = "cpu", dtype: str | None = None) -> Dict[str, Any]:
+    """The run-level provenance a report states (the per-row record is :func:`provenance`).
+
+    Keys: commit (``git_commit()``), config, machine, cpu, threads, device, gpu, dtype, versions
+    (python, torch, numpy, greedybench, snakemake, cuda; a missing package reads "not installed",
+    no CUDA reads "none"), date.
+    """
+    import datetime as _dt
+
+    import torch
+
+    env = environment()
+    return {
+        "commit": git_commit(),
+        "config": config if config is not None else {},
+        "machine": f"{socket.gethostname()} ({env['platform']})",
+        "cpu": f"{_cpu_name()}, {env['cpu_count']} logical cores",
+        "threads": torch.get_num_threads(),
+        "device": device,
+        "gpu": env["gpu"] or "none",
+        "dtype": dtype if dtype is not None else "not set",
+        "versions": {"python": env["python"], "torch": torch.__version__,
+                     "numpy": _package_version("numpy"), "greedybench": _package_version("greedybench"),
+                     "snakemake": _package_version("snakemake"), "cuda": env["cuda"] or "none"},
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }

@@ -212,6 +212,13 @@ def check_positive(name: str, value, *, caller: str, allow_zero: bool = False):
     return value
 
 
+def check_bool(name: str, value, *, caller: str) -> bool:
+    """A Python bool (or numpy bool); strings, ints and tensors are refused."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    raise InvalidParameterError(_fail(caller, name, "a bool (True or False)", repr(value)))
+
+
 def check_option(name: str, value, options, *, caller: str):
     """One of ``options`` (names are listed in the message)."""
     if value not in options:

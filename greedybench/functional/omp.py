@@ -19,7 +19,7 @@ from typing import Optional
 
 import torch
 
-from .._validation import InvalidParameterError, check_int, check_positive, check_problem, real_dtype
+from .._validation import check_bool, check_int, check_positive, check_problem, real_dtype
 from ._cholesky import inverse_cholesky_row
 from ._linalg import combine_rows, rmatvec
 
@@ -153,8 +153,7 @@ def omp(A, y, n_iter, *, weights=None, tol=None, return_path=False):
                        high_name=f"min(m, N) with m = {p.m}, N = {p.N}")
     if tol is not None:
         tol = float(check_positive("tol", tol, caller=caller, allow_zero=True))
-    if not isinstance(return_path, bool):
-        raise InvalidParameterError(f"{caller}: return_path must be a bool; got {return_path!r}.")
+    return_path = check_bool("return_path", return_path, caller=caller)
     return _omp(p.A, p.y, n_iter, weights=p.weights, tol=tol, return_path=return_path)
 
 

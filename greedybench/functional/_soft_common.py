@@ -13,8 +13,8 @@ import math
 
 import torch
 
-from .._validation import (InvalidParameterError, NonFiniteError, ShapeError, all_finite,
-                           check_bool, check_positive, check_problem, real_dtype)
+from .._validation import (InvalidParameterError, ShapeError, check_bool, check_positive,
+                           check_problem, real_dtype)
 from ._linalg import matvec, rmatvec
 
 
@@ -170,21 +170,6 @@ def ldexp(t, e: int):
         t = t * 2.0 ** k
         e -= k
     return t
-
-
-def check_result(x: torch.Tensor, caller: str, A: torch.Tensor, step) -> torch.Tensor:
-    """Raise NonFiniteError if the iterates of a fixed-step method overflowed (step too large).
-
-    One reduction over the result; the operator norm is computed for the message only."""
-    if all_finite(x):
-        return x
-    step = float(step.detach()) if isinstance(step, torch.Tensor) else step
-    with torch.no_grad():
-        norm2 = float(torch.linalg.matrix_norm(A.detach(), ord=2).amax()) ** 2
-    raise NonFiniteError(
-        f"{caller}: the iterates diverged (non-finite result) with step = {step:.4g}; the "
-        f"gradient step converges for step < 1 / ||A||_2^2 = {1.0 / norm2:.4g} (||A||_2^2 = "
-        f"{norm2:.4g}); larger steps can diverge. Use a smaller step.")
 
 
 def normalise(prob):

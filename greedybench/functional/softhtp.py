@@ -5,8 +5,9 @@
 from __future__ import annotations
 
 from .._validation import check_int, real_dtype
-from ._soft_common import (check_result, gradient_step, ldexp, ls_on_rows, normalise, path_out,
-                           scaled_tau, setup, stat)
+from ._linalg import check_converged
+from ._soft_common import (gradient_step, ldexp, ls_on_rows, normalise, path_out, scaled_tau,
+                           setup, stat)
 from .softsort import _softsort_rows
 
 __all__ = ["soft_htp"]
@@ -27,7 +28,7 @@ def soft_htp(A, y, s, *, tau, n_iter, step=1.0, weights=None, return_path=False)
     A, y, eA, eY = normalise(prob)
     x = _soft_htp(A, y, s, scaled_tau(tau, eY - eA, real_dtype(A.dtype)), n_iter,
                   ldexp(step, -2 * eA), prob.weights, return_path)
-    return check_result(ldexp(x, eA - eY), caller, prob.A, step)
+    return check_converged(ldexp(x, eA - eY), caller, prob.A, step)
 
 
 def _soft_htp(A, y, s, tau, n_iter, step, w, return_path):

@@ -13,8 +13,9 @@ import torch
 
 from .._validation import check_int, real_dtype
 from ._select import Workspace, top_s_warm
-from ._soft_common import (check_per_iter, check_result, ldexp, mv, needs_graph, normalise, rmv,
-                           scaled_tau, setup, stat, w3)
+from ._linalg import check_converged
+from ._soft_common import (check_per_iter, ldexp, mv, needs_graph, normalise, rmv, scaled_tau,
+                           setup, stat, w3)
 from .softsort import _soft_topk_mask, _soft_topk_mask_
 
 __all__ = ["soft_iht"]
@@ -57,7 +58,7 @@ def soft_iht(A, y, s, *, tau, step, n_iter, weights=None, return_path=False):
     # u and x scale by 2^(eY - eA) when the step scales by 2^(-2 eA)
     out = _iht_kernel(A, y.unsqueeze(1), s, scaled_tau(tau, eY - eA, real_dtype(A.dtype)),
                       ldexp(step, -2 * eA), n_iter, w3(prob.weights), return_path=return_path)
-    return check_result(ldexp(out["x"].squeeze(1), eA - eY), caller, prob.A, step)
+    return check_converged(ldexp(out["x"].squeeze(1), eA - eY), caller, prob.A, step)
 
 
 def _iht_kernel(A, Y, s: int, tau, step, n_iter: int, W, *, hard: bool = False,

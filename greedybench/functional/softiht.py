@@ -15,7 +15,7 @@ from .._validation import check_int, real_dtype
 from ._select import Workspace, top_s_warm
 from ._linalg import check_converged
 from ._soft_common import (check_per_iter, ldexp, mv, needs_graph, normalise, rmv, scaled_tau,
-                           setup, stat, w3)
+                           setup, w3)
 from .softsort import _soft_topk_mask, _soft_topk_mask_
 
 __all__ = ["soft_iht"]
@@ -73,7 +73,8 @@ def _iht_kernel(A, Y, s: int, tau, step, n_iter: int, W, *, hard: bool = False,
     """
     if per_iter:
         check_per_iter(W, n_iter, A.shape[-1])
-    weight = (lambda n: W[n]) if per_iter else (lambda n: W)
+    Wa = None if W is None else W.abs()                              # |w|, formed once
+    weight = (lambda n: Wa[n]) if per_iter else (lambda n: Wa)
     loop = _iht_graph if needs_graph(A, Y, tau, step, W) else _iht_inplace
     x, us = loop(A, Y, s, None if hard else tau, step, n_iter, weight, return_path, record)
     out = {"x": x}
@@ -83,13 +84,15 @@ def _iht_kernel(A, Y, s: int, tau, step, n_iter: int, W, *, hard: bool = False,
 
 
 def _iht_graph(A, Y, s, tau, step, n_iter, weight, return_path, record):
-    """The loop under autograd (``tau=None``: the hard 0/1 mask). Returns (x or path, [u^n])."""
+    """The loop under autograd (``tau=None``: the hard 0/1 mask; ``weight(n)``: |w| or None for
+    iteration n). Returns (x or path, [u^n])."""
     x = torch.zeros(Y.shape[:-1] + (A.shape[-1],), dtype=A.dtype, device=A.device)
     path, us, idx = [x], [], None
     for n in range(n_iter):
         g = rmv(A, Y - mv(A, x)) if n else rmv(A, Y)
         u = torch.add(x, g, alpha=step) if isinstance(step, float) else x + step * g
-        v = stat(u, weight(n))
+        w = weight(n)
+        v = u.abs() if w is None else u.abs() * w
         # the hard solvers' top-s selector (indices only: no gradient flows through them)
         idx = top_s_warm(v.detach().reshape(-1, v.shape[-1]), s, idx)
         top = idx.view(v.shape[:-1] + (s,))
@@ -148,7 +151,7 @@ def _iht_inplace(A, Y, s, tau, step, n_iter, weight, return_path, record):
         torch.abs(u, out=v)
         w = weight(n)
         if w is not None:
-            v.mul_(w.abs())
+            v.mul_(w)
         idx = top_s_warm(v2, s, idx, ws)
         if tau is None:
             v2.zero_().scatter_(-1, idx, 1.0)

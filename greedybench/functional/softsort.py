@@ -70,9 +70,8 @@ def _softmax_unnormalised_(x: torch.Tensor, out: torch.Tensor, tau=None) -> torc
     row maximum maps to exactly 1, so each row sums to a value in [1, N]. ``tau=None``: x is
     already divided by tau.
 
-    This is ``_softmax_top1(x, tau)`` times its row sum: callers whose result is invariant to a
-    positive per-row scale (Soft-OMP: x = P^T z, see ``softomp._omp_inplace``) skip the
-    normalisation. The shift comes before the division, so no logit overflows, whatever the
+    This is ``_softmax_top1(x, tau)`` times its row sum (Soft-OMP's in-place loop divides by the
+    sum in place, ``softomp._omp_inplace``). The shift comes before the division, so no logit overflows, whatever the
     scale of x and tau (the largest is exactly 0, the others at worst -inf, clamped). Six passes
     over x (max, sub, div, clamp, exp, threshold), none slow: the clamp keeps exp on its fast
     path (an underflowing exp, even of -inf, is 7-200x slower).

@@ -172,3 +172,20 @@ def test_diverging_step_raises_a_clear_error(name):
         f()
     # a converging step is unaffected
     assert bool(torch.isfinite(SOLVERS[name](A, y)).all())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_softsort_logits_never_overflow(dtype):
+    """softsort's first row was softmax(v / tau) with v / tau formed first: v ~ 1e30 at tau = 1e-9
+    overflowed float32 (Inf - Inf = NaN). The logits are now (v - max v) / tau: finite rows,
+    one-hot where the gaps are >> tau, ties shared, and the Soft-IHT mask likewise."""
+    from greedybench.functional.softsort import _soft_topk_mask
+
+    big = torch.finfo(dtype).max / 4
+    v = torch.tensor([[1.0, 0.5, 0.25, 0.0], [1.0, 1.0, 0.0, 0.5]], dtype=dtype) * big
+    P = gb.softsort(v, 1e-9, 1)
+    assert torch.equal(P[:, 0], torch.tensor([[1.0, 0, 0, 0], [0.5, 0.5, 0, 0]], dtype=dtype))
+    P2 = gb.softsort(v, 1e-9, 2)
+    assert bool(torch.isfinite(P2).all())
+    q = _soft_topk_mask(v[:1], 1e-9, 2)
+    assert torch.equal(q, torch.tensor([[1.0, 1.0, 0, 0]], dtype=dtype))

@@ -168,7 +168,8 @@ def test_diverging_step_raises_a_clear_error(name):
     A, y = _problem()
     f = (lambda: gb.iht(A, y, S, step=3.0, n_iter=1000)) if name == "iht" else \
         (lambda: gb.soft_iht(A, y, S, tau=1e-3, step=3.0, n_iter=1000))
-    with pytest.raises(NonFiniteError, match=rf"{name}: the iterates diverged .*step = 3\b.*1 / \|\|A\|\|_2\^2 = 0\.19"):
+    msg = rf"{name}: the iterates diverged .*step = 3\b.*1 / \|\|A\|\|_2\^2 = 0\.19"
+    with pytest.raises(NonFiniteError, match=msg):
         f()
     # a converging step is unaffected
     assert bool(torch.isfinite(SOLVERS[name](A, y)).all())

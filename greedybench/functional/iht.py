@@ -63,11 +63,12 @@ def iht(A, y, s, *, step, n_iter, weights=None, return_path=False):
     Notes
     -----
     The selection is piecewise constant in the weights: no gradient flows to them (weights that
-    require grad are accepted, as by every hard solver). Cost per iteration, shared A: one GEMM A^H r (2 m N B real flops), the residual from the s
-    nonzeros (2 m s B; dense GEMM on GPU), one top-s over (B, N), a gather and a scatter-add;
-    the benchmark convention counts 4 m N B. On CPU the top-s is a two-stage exact selection and
-    is skipped for rows whose support provably did not change (one count read back per
-    iteration, free on CPU); on other devices plain ``torch.topk`` and no host synchronisation.
+    require grad are accepted, as by every hard solver). Cost per iteration, shared A: one GEMM
+    A^H r (2 m N B real flops), the residual from the s nonzeros (2 m s B; dense GEMM on GPU),
+    one top-s over (B, N), a gather and a scatter-add; the benchmark convention counts 4 m N B.
+    On CPU the top-s is a two-stage exact selection and is skipped for rows whose support
+    provably did not change (one count read back per iteration, free on CPU); on other devices
+    plain ``torch.topk`` and no host synchronisation.
 
     References
     ----------

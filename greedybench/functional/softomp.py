@@ -114,11 +114,11 @@ def _adjoints(A, W, per_iter: bool):
     if per_iter:
         return lambda n: (A.conj() * W[n].abs(), None)
     if W is None:
-        As, post = A.conj(), None
+        As, post = A.conj().resolve_conj(), None                     # materialised once
     elif W.dim() == 1:
         As, post = A.conj() * W.abs(), None
     else:
-        As, post = A.conj(), W.abs()
+        As, post = A.conj().resolve_conj(), W.abs()
     return lambda n: (As, post)
 
 

@@ -71,10 +71,10 @@ def _softmax_unnormalised_(x: torch.Tensor, out: torch.Tensor, tau=None) -> torc
     already divided by tau.
 
     This is ``_softmax_top1(x, tau)`` times its row sum (Soft-OMP's in-place loop divides by the
-    sum in place, ``softomp._omp_inplace``). The shift comes before the division, so no logit overflows, whatever the
-    scale of x and tau (the largest is exactly 0, the others at worst -inf, clamped). Six passes
-    over x (max, sub, div, clamp, exp, threshold), none slow: the clamp keeps exp on its fast
-    path (an underflowing exp, even of -inf, is 7-200x slower).
+    sum in place, ``softomp._omp_inplace``). The shift comes before the division, so no logit
+    overflows, whatever the scale of x and tau (the largest is exactly 0, the others at worst
+    -inf, clamped). Six passes over x (max, sub, div, clamp, exp, threshold), none slow: the
+    clamp keeps exp on its fast path (an underflowing exp, even of -inf, is 7-200x slower).
     """
     cut = _exp_cut(x.dtype)
     x.sub_(x.amax(dim=-1, keepdim=True))

@@ -163,10 +163,10 @@ def pow2_exponent(t: torch.Tensor) -> int:
 
 
 def ldexp(t, e: int):
-    """t * 2^e for a tensor or a float, in steps that keep each factor finite (exact unless the
-    result itself under- or overflows)."""
+    """t * 2^e for a tensor or a float, in steps of at most 2^100 (a normal number in float32 as
+    well), exact unless the result itself under- or overflows."""
     while e:
-        k = max(-1000, min(1000, e))
+        k = max(-100, min(100, e))
         t = t * 2.0 ** k
         e -= k
     return t

@@ -345,9 +345,9 @@ def test_solver_entries():
 @pytest.mark.parametrize("weights", [False, True])
 @pytest.mark.parametrize("tau", [1e-3, 0.3, 1e15])
 def test_inplace_path_equals_graph_path(name, dtype, per_problem, weights, tau):
-    """Without a graph the kernels run in kept buffers with fused GEMMs and in-place passes (for
-    Soft-OMP: unnormalised rows); with a graph (weights requiring grad) they take the plain
-    autograd path: same numbers. tau = 1e15 makes the soft columns parallel, so Soft-OMP goes
+    """Without a graph the kernels run in kept buffers with fused GEMMs and in-place passes
+    (``softomp._omp_inplace``, ``softiht._iht_inplace``); with a graph (weights requiring grad)
+    they take the plain autograd path (``_omp_graph``, ``_iht_graph``): same numbers. tau = 1e15 makes the soft columns parallel, so Soft-OMP goes
     through the minimum-norm fallback on both paths."""
     A, y, w = make_problems(B=7, seed=21, per_problem=per_problem, weights=True, dtype=dtype)
     w = w if weights else torch.ones_like(w)

@@ -156,7 +156,7 @@ def main(argv=None):
         lambda: gb.iht(A, y, S, step=step, n_iter=n_iht), args.repeats)
     print(f"[2] soft_iht {t_si * 1e3:.1f} ms / iht {t_hi * 1e3:.1f} ms = {t_si / t_hi:.2f} (best times); "
           f"{r_med:.2f} median of {args.repeats} paired rounds, range {r_lo:.2f}-{r_hi:.2f} (target <= 2)")
-    from greedybench.functional.soft import _iht_kernel
+    from greedybench.functional.softiht import _iht_kernel
     t_hk, _ = timeit(lambda: _iht_kernel(A, y.unsqueeze(1), S, None, step, n_iht, None, hard=True),
                      args.repeats)
     print(f"    soft_iht / hard IHT (same kernel, hard top-s mask) = {t_si / t_hk:.2f}")

@@ -8,7 +8,10 @@ from .cosamp import cosamp, subspace_pursuit
 from .htp import htp
 from .iht import iht, niht
 from .omp import omp
-from .soft import soft_cosamp, soft_htp, soft_iht, soft_omp
+from .softcosamp import soft_cosamp
+from .softhtp import soft_htp
+from .softiht import soft_iht
+from .softomp import soft_omp
 from .softsort import softsort
 
 __all__ = sorted([

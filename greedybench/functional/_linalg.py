@@ -9,6 +9,8 @@ import warnings
 
 import torch
 
+from .._validation import NonFiniteError, all_finite
+
 
 def gather_columns(A: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """A[:, idx[b]] for each problem: (B, m, k)."""
@@ -221,3 +223,18 @@ def rmatvec_out(A: torch.Tensor, r: torch.Tensor, out=None, A_conj: torch.Tensor
         Ac = A.conj() if A_conj is None else A_conj
         return torch.mm(r, Ac) if out is None else torch.mm(r, Ac, out=out)
     return torch.bmm(A.mH, r.unsqueeze(-1)).squeeze(-1)  # per-problem A: out is not used
+
+
+def check_converged(x: torch.Tensor, caller: str, A: torch.Tensor, step) -> torch.Tensor:
+    """Raise NonFiniteError if the iterates of a fixed-step method overflowed (step too large).
+
+    One reduction over the result; the operator norm is computed for the message only."""
+    if all_finite(x):
+        return x
+    step = float(step.detach()) if isinstance(step, torch.Tensor) else step
+    with torch.no_grad():
+        norm2 = float(torch.linalg.matrix_norm(A.detach(), ord=2).amax()) ** 2
+    raise NonFiniteError(
+        f"{caller}: the iterates diverged (non-finite result) with step = {step:.4g}; the "
+        f"gradient step converges for step < 1 / ||A||_2^2 = {1.0 / norm2:.4g} (||A||_2^2 = "
+        f"{norm2:.4g}); larger steps can diverge. Use a smaller step.")

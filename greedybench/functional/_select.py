@@ -28,9 +28,10 @@ def prepare_weights(weights: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
 
 
 def scores(u: torch.Tensor, w: Optional[torch.Tensor], out: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Selection statistic |w * u| (real, detached): (B, N), optionally into a buffer ``out``."""
+    """Selection statistic |w * u| (real, detached: the selection is piecewise constant in u and
+    w, so no gradient flows through it): (B, N), optionally into a buffer ``out``."""
     sc = u.detach().abs() if out is None else torch.abs(u.detach(), out=out)
-    return sc if w is None else sc.mul_(w)
+    return sc if w is None else sc.mul_(w.detach())
 
 
 def gather_weights(w: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:

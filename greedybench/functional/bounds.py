@@ -21,7 +21,9 @@ from typing import NamedTuple
 import torch
 
 from .._validation import InvalidParameterError, check_int, check_positive, check_problem
-from .soft import _iht_kernel, _omp_kernel, _w3
+from ._soft_common import w3 as _w3
+from .softiht import _iht_kernel
+from .softomp import _omp_kernel
 from .softsort import _exp_nonpos
 
 _SQRT2 = math.sqrt(2.0)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from .._validation import check_positive
-from ._linalg import matvec_support, residual, rmatvec, rmatvec_out, scatter_support
+from .._validation import check_bool, check_positive
+from ._linalg import (check_converged, matvec_support, residual, rmatvec, rmatvec_out,
+                      scatter_support)
 from ._select import (Path, Workspace, freeze, hard_threshold, select, sq_norm_ratio,
                       support_mask, threshold_sparse, validate)
 
@@ -46,19 +47,28 @@ def iht(A, y, s, *, step, n_iter, weights=None, return_path=False):
     weights : None or Tensor (N,) or (B, N)
         Selection weights, multiplying the statistic only (|weights| is used).
     return_path : bool
-        If True return all iterates, shape (B, n_iter + 1, N), iterate 0 = 0.
+        If True return only the path: all iterates, shape (B, n_iter + 1, N), iterate 0 = 0.
 
     Returns
     -------
     x : Tensor (B, N), or the path (B, n_iter + 1, N).
 
+    Raises
+    ------
+    NonFiniteError
+        If the iterates diverge to Inf/NaN (a step too large for A; the message gives the
+        bound 1 / ||A||_2^2). A diverging run that is still finite after n_iter iterations
+        returns its last iterate.
+
     Notes
     -----
-    Cost per iteration, shared A: one GEMM A^H r (2 m N B real flops), the residual from the s
-    nonzeros (2 m s B; dense GEMM on GPU), one top-s over (B, N), a gather and a scatter-add;
-    the benchmark convention counts 4 m N B. On CPU the top-s is a two-stage exact selection and
-    is skipped for rows whose support provably did not change (one count read back per
-    iteration, free on CPU); on other devices plain ``torch.topk`` and no host synchronisation.
+    The selection is piecewise constant in the weights: no gradient flows to them (weights that
+    require grad are accepted, as by every hard solver). Cost per iteration, shared A: one GEMM
+    A^H r (2 m N B real flops), the residual from the s nonzeros (2 m s B; dense GEMM on GPU),
+    one top-s over (B, N), a gather and a scatter-add; the benchmark convention counts 4 m N B.
+    On CPU the top-s is a two-stage exact selection and is skipped for rows whose support
+    provably did not change (one count read back per iteration, free on CPU); on other devices
+    plain ``torch.topk`` and no host synchronisation.
 
     References
     ----------
@@ -69,7 +79,8 @@ def iht(A, y, s, *, step, n_iter, weights=None, return_path=False):
     """
     A, y, s, n_iter, w = validate("iht", A, y, s, n_iter, weights)
     step = check_positive("step", step, caller="iht")
-    return _iht(A, y, s, step, n_iter, w, bool(return_path))
+    return_path = check_bool("return_path", return_path, caller="iht")
+    return check_converged(_iht(A, y, s, step, n_iter, w, return_path), "iht", A, step)
 
 
 def _iht(A, y, s, step, n_iter, w, return_path):
@@ -135,7 +146,7 @@ def niht(A, y, s, *, n_iter, weights=None, return_path=False):
     weights : None or Tensor (N,) or (B, N)
         Selection weights (statistic |w * u|; weight 0 forbids an index).
     return_path : bool
-        If True return all iterates, shape (B, n_iter + 1, N), iterate 0 = 0.
+        If True return only the path: all iterates, shape (B, n_iter + 1, N), iterate 0 = 0.
 
     Returns
     -------
@@ -154,7 +165,7 @@ def niht(A, y, s, *, n_iter, weights=None, return_path=False):
     stability and performance", IEEE J. Sel. Topics Signal Process. 4(2), 2010.
     """
     A, y, s, n_iter, w = validate("niht", A, y, s, n_iter, weights)
-    return _niht(A, y, s, n_iter, w, bool(return_path))
+    return _niht(A, y, s, n_iter, w, check_bool("return_path", return_path, caller="niht"))
 
 
 def _niht(A, y, s, n_iter, w, return_path, c=0.01, kappa=2.0, max_backtrack=10):

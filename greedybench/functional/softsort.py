@@ -26,8 +26,9 @@ import math
 
 import torch
 
-from .._validation import InvalidParameterError, check_finite, check_int, check_positive
+from .._validation import DTypeError, InvalidParameterError, check_finite, check_int
 from ._select import top_s
+from ._soft_common import check_tau
 
 
 def _row_tau(tau):
@@ -62,30 +63,38 @@ def _softmax_stable(x: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.threshold(p, 2.0 * math.exp(-cut), 0.0)
 
 
-def _softmax_unnormalised_(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """exp(x - max x) over the last axis, entries below exp(-cut) set to exactly 0, written into
-    ``out`` (may be x itself, or strided) outside autograd. x (contiguous) is overwritten; unless
-    it is ``out`` it keeps exp(-cut) where ``out`` has its exact zeros. The row maximum maps to
-    exactly 1, so each row sums to a value in [1, N].
+def _softmax_unnormalised_(x: torch.Tensor, out: torch.Tensor, tau=None) -> torch.Tensor:
+    """exp((x - max x) / tau) over the last axis, entries below exp(-cut) set to exactly 0,
+    written into ``out`` (may be x itself, or strided) outside autograd. x (contiguous) is
+    overwritten; unless it is ``out`` it keeps exp(-cut) where ``out`` has its exact zeros. The
+    row maximum maps to exactly 1, so each row sums to a value in [1, N]. ``tau=None``: x is
+    already divided by tau.
 
-    This is ``_softmax_stable(x)`` times its row sum: callers whose result is invariant to a
-    positive per-row scale (Soft-OMP: x = P^T z, see ``_omp_kernel``) skip the normalisation.
-    Five passes over x (sub, clamp, exp, threshold and the max), none slow: the clamp keeps exp
-    on its fast path (an underflowing exp, even of -inf, is 7-200x slower).
+    This is ``_softmax_top1(x, tau)`` times its row sum (Soft-OMP's in-place loop divides by the
+    sum in place, ``softomp._omp_inplace``). The shift comes before the division, so no logit
+    overflows, whatever the scale of x and tau (the largest is exactly 0, the others at worst
+    -inf, clamped). Six passes over x (max, sub, div, clamp, exp, threshold), none slow: the
+    clamp keeps exp on its fast path (an underflowing exp, even of -inf, is 7-200x slower).
     """
     cut = _exp_cut(x.dtype)
-    x.sub_(x.amax(dim=-1, keepdim=True)).clamp_min_(-cut).exp_()
+    x.sub_(x.amax(dim=-1, keepdim=True))
+    if tau is not None:
+        x.div_(tau)
+    x.clamp_min_(-cut).exp_()
     return torch.threshold(x, 2.0 * math.exp(-cut), 0.0, out=out)
 
 
 def _softmax_top1(v: torch.Tensor, tau) -> torch.Tensor:
     """First SoftSort row: exactly softmax(v / tau) (v_[1] - v_j >= 0, so |v_[1] - v_j| = v_[1] - v_j).
 
-    Shift invariance makes every logit <= 0 with maximum 0 inside the softmax; entries below
-    exp(-cut) are returned as exact zeros (the same underflow as the definition, without the slow
-    path). ``tau=None`` means v is already divided by tau.
+    Computed as softmax((v - max v) / tau) (shift invariance; the shift is a constant for
+    autograd, which leaves the gradient unchanged): every logit is <= 0 with maximum exactly 0,
+    and none overflows however small tau is against v. Entries below exp(-cut) are returned as
+    exact zeros (the same underflow as the definition, without the slow path). ``tau=None`` means
+    v is already divided by tau.
     """
-    return _softmax_stable(v if tau is None else v / tau)
+    x = v - v.detach().amax(dim=-1, keepdim=True)
+    return _softmax_stable(x if tau is None else x / tau)
 
 
 def _softsort_rows(v: torch.Tensor, tau, k: int) -> torch.Tensor:
@@ -96,6 +105,11 @@ def _softsort_rows(v: torch.Tensor, tau, k: int) -> torch.Tensor:
     logits = (top.unsqueeze(-1) - v.unsqueeze(-2)).abs() / (-_row_tau(tau))   # (..., k, N), <= 0
     e = _exp_nonpos(logits)                                                    # self-entry = 1
     return e / e.sum(-1, keepdim=True)
+
+
+def _scaled(x: torch.Tensor, tau):
+    """x / tau (``tau=None``: x is already divided)."""
+    return x if tau is None else x / tau
 
 
 def _soft_topk_mask(v: torch.Tensor, tau, k: int, idx=None) -> torch.Tensor:
@@ -113,35 +127,39 @@ def _soft_topk_mask(v: torch.Tensor, tau, k: int, idx=None) -> torch.Tensor:
         q_j = sum_i E_ij / Z_i  (j in top),     q_j = b_j * sum_i a_i / Z_i  (j not in top).
 
     Cost O(k^2 + N) per vector instead of O(k N), a handful of passes over (..., N); nothing
-    overflows. ``tau=None`` means v is already divided by tau. ``idx``: the indices of the k
-    largest entries of v in any order (e.g. from ``_select.top_s_warm``), computed here if None.
+    overflows: every exponent is a difference of v divided by tau (never v / tau itself), <= 0.
+    ``tau``: a float or a tensor broadcastable to v.shape[:-1] + (1,); None means v is already
+    divided by tau. ``idx``: the indices of the k largest entries of v in any order (e.g. from
+    ``_select.top_s_warm``), computed here if None.
     """
-    x = v if tau is None else v / tau
     if idx is None:
-        idx = top_s(x.detach().reshape(-1, x.shape[-1]), k).view(x.shape[:-1] + (k,))
-    t = x.gather(-1, idx)                                                      # (..., k)
-    E, a = _top_block(t)
+        idx = top_s(v.detach().reshape(-1, v.shape[-1]), k).view(v.shape[:-1] + (k,))
+    t = v.gather(-1, idx)                                                      # (..., k)
+    E, a = _top_block(t, tau)
     # b_j for every j; the top entries are clamped to exp(0) = 1 and their q is overwritten; the
     # sum over the others is sum(b) - sum(b[top]) (an O(k eps) absolute error on Z_i >= 1)
-    b = _exp_nonpos((x - t.amin(-1, keepdim=True)).clamp_max_(0.0))            # (..., N)
+    b = _exp_nonpos(_scaled(v - t.amin(-1, keepdim=True), tau).clamp_max_(0.0))  # (..., N)
     return _mask_from_parts(b, E, a, idx)
 
 
-def _top_block(t: torch.Tensor, inplace: bool = False, ws=None):
+def _top_block(t: torch.Tensor, tau=None, inplace: bool = False, ws=None):
     """E_il = exp(-|t_i - t_l| / tau) (..., k, k) and a_i = exp(-(t_i - t_k) / tau) (..., k) for
-    the top values t (already divided by tau, any order; t_k = their minimum).
+    the top values t (any order; t_k = their minimum; ``tau`` as in ``_soft_topk_mask``).
 
-    ``inplace`` (outside autograd) runs the abs / clamp / exp / threshold chain in place on the
-    two fresh temporaries instead of allocating one per step (same values bit for bit); with a
-    ``_select.Workspace`` the (..., k, k) block reuses one buffer across calls (a fresh one costs
-    page faults on CPU).
+    ``inplace`` (outside autograd) runs the abs / div / clamp / exp / threshold chain in place on
+    the two fresh temporaries instead of allocating one per step (same values bit for bit); with
+    a ``_select.Workspace`` the (..., k, k) block reuses one buffer across calls (a fresh one
+    costs page faults on CPU).
     """
     out = None if ws is None else ws.get("softsort_E", t.shape + t.shape[-1:], t.dtype, t.device)
     d = torch.sub(t.unsqueeze(-1), t.unsqueeze(-2), out=out)
     a = t.amin(-1, keepdim=True) - t
     if not inplace:
-        return _exp_nonpos(-d.abs()), _exp_nonpos(a)
+        return _exp_nonpos(_scaled(-d.abs(), _row_tau(tau))), _exp_nonpos(_scaled(a, tau))
     E = d.abs_().neg_()
+    if tau is not None:
+        E.div_(_row_tau(tau))
+        a.div_(tau)
     cut = _exp_cut(t.dtype)
     tiny = 2.0 * math.exp(-cut)
     for z in (E, a):
@@ -152,8 +170,7 @@ def _top_block(t: torch.Tensor, inplace: bool = False, ws=None):
 def _mask_from_parts(b: torch.Tensor, E: torch.Tensor, a: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """q from the factors (see ``_soft_topk_mask``); overwrites and returns b if it is not in a
     recorded graph (the in-place kernel passes its own buffer)."""
-    # sum over j outside the top set; the top entries of b are ~1 (exactly 1 unless the scaling
-    # was folded into the subtraction, whose fused multiply-add leaves them 1 - O(eps / tau))
+    # sum over j outside the top set; the top entries of b are exactly 1 (clamped exponent 0)
     rest = b.sum(-1, keepdim=True) - b.gather(-1, idx).sum(-1, keepdim=True)   # (..., 1)
     Zinv = 1.0 / (E.sum(-1) + a * rest)                                        # (..., k)
     q_top = (E @ Zinv.unsqueeze(-1)).squeeze(-1)     # sum_i E_ij / Z_i (E is symmetric; E Z is ~2x faster)
@@ -162,21 +179,17 @@ def _mask_from_parts(b: torch.Tensor, E: torch.Tensor, a: torch.Tensor, idx: tor
     return q.scatter_(-1, idx, q_top)
 
 
-def _soft_topk_mask_(v: torch.Tensor, k: int, idx: torch.Tensor, ws=None, scale=None) -> torch.Tensor:
-    """In-place ``_soft_topk_mask(v * scale, None, k, idx)`` outside autograd: v (R, N) contiguous
-    is overwritten by q with no (R, N) temporary (two-sided clamp, exp and the final scaling in
-    place: four fewer full passes and no allocations, which on CPU cost page faults). ``ws``: an
-    optional ``_select.Workspace`` for the (R, k, k) block. ``scale``: None or a positive float
-    (1 / tau) applied inside the first pass, (v - t_k) * scale in one ``add``, instead of a pass of
-    its own (``idx``, the top-k set, does not depend on a positive scale)."""
+def _soft_topk_mask_(v: torch.Tensor, k: int, idx: torch.Tensor, ws=None, tau=None) -> torch.Tensor:
+    """In-place ``_soft_topk_mask(v, tau, k, idx)`` outside autograd: v (R, N) contiguous is
+    overwritten by q with no (R, N) temporary (two-sided clamp, exp and the final scaling in
+    place: no allocations, which on CPU cost page faults). ``ws``: an optional
+    ``_select.Workspace`` for the (R, k, k) block. ``tau``: None (v already divided), a float or
+    an (R, 1) tensor."""
     t = v.gather(-1, idx)
-    tk = t.amin(-1, keepdim=True)
-    if scale is not None:
-        t = t.mul_(scale)
-        b = torch.add(tk.mul_(-scale), v, alpha=scale, out=v)             # (v - t_k) / tau
-    else:
-        b = v.sub_(tk)
-    E, a = _top_block(t, inplace=True, ws=ws)
+    b = v.sub_(t.amin(-1, keepdim=True))                                 # v - t_k
+    if tau is not None:
+        b.div_(tau)
+    E, a = _top_block(t, tau, inplace=True, ws=ws)
     cut = _exp_cut(v.dtype)
     b = b.clamp_(-cut, 0.0).exp_()
     torch.nn.functional.threshold_(b, 2.0 * math.exp(-cut), 0.0)
@@ -191,10 +204,12 @@ def softsort(v: torch.Tensor, tau, k: int) -> torch.Tensor:
     Parameters
     ----------
     v : Tensor of shape (B, N)
-        Real, finite scores (the soft solvers pass magnitudes |w * c|).
+        Real float32 or float64 (float16 / bfloat16 raise DTypeError, as in the solvers), finite
+        scores (the soft solvers pass magnitudes |w * c|).
     tau : float or 0-dim real Tensor
-        Temperature > 0 (a tensor is kept in the graph, so d/dtau is available). Stable for any
-        tau > 0 (tested on [1e-12, 1e3]): for tiny tau the rows are exactly one-hot.
+        Temperature > 0 (a tensor is kept in the graph, so d/dtau is available), at least the
+        smallest normal number of v's dtype (1.2e-38 in float32). Stable for any such tau
+        (tested on [1e-12, 1e3]): for tiny tau the rows are exactly one-hot.
     k : int
         Number of rows, 1 <= k <= N. k = 1 is exactly softmax(v / tau) (no sort).
 
@@ -209,11 +224,9 @@ def softsort(v: torch.Tensor, tau, k: int) -> torch.Tensor:
         raise InvalidParameterError(f"{caller}: v must be a torch.Tensor; got {type(v).__name__}.")
     if v.dim() != 2:
         raise InvalidParameterError(f"{caller}: v must be of shape (B, N); got {tuple(v.shape)}.")
-    if not v.is_floating_point():
-        raise InvalidParameterError(f"{caller}: v must be real floating point; got {v.dtype}.")
+    if v.dtype not in (torch.float32, torch.float64):
+        # the solvers' rule (_validation.SUPPORTED_DTYPES, real): float16 / bfloat16 are refused
+        raise DTypeError(f"{caller}: v.dtype must be float32 or float64; got {v.dtype}.")
     check_finite(v, "v", caller)
     k = check_int("k", k, caller=caller, low=1, high=v.shape[1], high_name="N = v.shape[1]")
-    tau = check_positive("tau", tau, caller=caller)
-    if isinstance(tau, torch.Tensor):
-        tau = tau.reshape(()).to(dtype=v.dtype, device=v.device)
-    return _softsort_rows(v, tau, k)
+    return _softsort_rows(v, check_tau(tau, v.dtype, v.device, caller), k)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import importlib
 from pathlib import Path
-from typing import Any, Dict, Iterable
+from typing import Any, Dict, Iterable, Optional
 
 import jsonschema
 import torch
@@ -25,7 +25,7 @@ from ..registry import discover
 
 __all__ = ["ConfigError", "REPO", "SCHEMA_PATH", "CONFIG_DIR", "load_config", "validate_config",
            "check_semantics", "cell_sizes", "resolve_device", "config_path", "BOUNDED", "fig2_pairs",
-           "fig2_enabled", "check_fig2"]
+           "fig2_enabled", "check_fig2", "schema_problem", "fill_defaults"]
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -105,7 +105,7 @@ def _resolve_ref(ref: str, root):
     return node
 
 
-def _schema_error(err, source: str) -> ConfigError:
+def _schema_message(err, source: str, what: str) -> str:
     key = _key(err.absolute_path)
     where = f" ({source})" if source else ""
     if err.validator == "additionalProperties":
@@ -113,13 +113,28 @@ def _schema_error(err, source: str) -> ConfigError:
         extra = sorted(set(err.instance) - set(allowed))
         hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
         bad = ", ".join(repr(e) for e in extra)
-        return ConfigError(f"config key '{key}'{where}: unknown key {bad} (a typo?){hint}")
-    if err.validator == "required":
-        return ConfigError(f"config key '{key}'{where}: {err.message}")
+        return f"{what} key '{key}'{where}: unknown key {bad} (a typo?){hint}"
     if err.validator == "oneOf" and isinstance(err.instance, (str, bool, float)):
-        return ConfigError(f"config key '{key}'{where}: {err.instance!r} is not valid here "
-                           f"({err.schema.get('description', 'see the schema')})")
-    return ConfigError(f"config key '{key}'{where}: {err.message}")
+        return (f"{what} key '{key}'{where}: {err.instance!r} is not valid here "
+                f"({err.schema.get('description', 'see the schema')})")
+    return f"{what} key '{key}'{where}: {err.message}"
+
+
+def schema_problem(data, schema, *, source: str = "", what: str = "config") -> Optional[str]:
+    """None if ``data`` is valid against the JSON Schema ``schema`` (draft 2020-12), else one
+    message naming the key: the deepest error of the first failing key."""
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if not errors:
+        return None
+    first = errors[0]
+    same = [e for e in errors if list(e.absolute_path)[:len(first.absolute_path)] == list(first.absolute_path)]
+    return _schema_message(max(same, key=lambda e: len(e.absolute_path)), source, what)
+
+
+def fill_defaults(data, schema) -> None:
+    """Insert the schema's ``default`` values for missing properties, in place (recursively)."""
+    _fill_defaults(data, schema, schema)
 
 
 def validate_config(cfg, *, source: str = "", check_solvers: bool = True) -> Dict[str, Any]:
@@ -132,15 +147,10 @@ def validate_config(cfg, *, source: str = "", check_solvers: bool = True) -> Dic
         raise ConfigError(f"config{f' ({source})' if source else ''} must be a mapping; got {type(cfg).__name__}")
     cfg = copy.deepcopy(cfg)
     schema = _schema()
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
-    if errors:
-        # report the deepest error of the first failing key: it names the key precisely
-        first = errors[0]
-        same = [e for e in errors if list(e.absolute_path)[:len(first.absolute_path)] == list(first.absolute_path)]
-        err = max(same, key=lambda e: len(e.absolute_path))
-        raise _schema_error(err, source)
-    _fill_defaults(cfg, schema, schema)
+    problem = schema_problem(cfg, schema, source=source)
+    if problem:
+        raise ConfigError(problem)
+    fill_defaults(cfg, schema)
     check_semantics(cfg, check_solvers=check_solvers)
     return cfg
 

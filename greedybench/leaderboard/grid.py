@@ -16,13 +16,12 @@ import yaml
 from .._validation import GreedybenchError
 from ..datasets.instance import FORMAT_VERSION, GENERATOR_VERSION
 from ..pipeline.config import CONFIG_DIR, REPO, cell_sizes, fill_defaults, schema_problem
+from ..pipeline.generate import FAMILY_KEYS
 
 __all__ = ["GRID_FILE", "GRID_SCHEMA", "FAMILY_KEYS", "LeaderboardError", "Grid", "load_grid", "slice_id"]
 
 GRID_FILE = CONFIG_DIR / "leaderboard.yaml"
 GRID_SCHEMA = REPO / "workflow" / "schemas" / "leaderboard.schema.yaml"
-#: the keys of a family that make its instances (what ``generate_family`` passes on)
-FAMILY_KEYS = ("ensemble", "signal", "amplitude", "normalize", "shared_A", "K", "block")
 
 
 class LeaderboardError(GreedybenchError, ValueError):

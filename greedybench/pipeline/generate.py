@@ -16,14 +16,15 @@ import torch
 from ..datasets import Instance, make_instance, save_instance
 from ..storage import atomic_dir, write_json
 
-__all__ = ["generate_phase_slice", "generate_training_data", "read_manifest", "DTYPES"]
+__all__ = ["generate_phase_slice", "generate_training_data", "read_manifest", "DTYPES", "FAMILY_KEYS"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-_FAMILY_KEYS = ("ensemble", "signal", "amplitude", "normalize", "shared_A", "K", "block")
+#: the keys of a family (config ``families.<name>``) that make its instances
+FAMILY_KEYS = ("ensemble", "signal", "amplitude", "normalize", "shared_A", "K", "block")
 
 
 def _family_kwargs(family: dict) -> dict:
-    return {k: family[k] for k in _FAMILY_KEYS if family.get(k) is not None}
+    return {k: family[k] for k in FAMILY_KEYS if family.get(k) is not None}
 
 
 def generate_phase_slice(out_dir, *, family_name: str, family: dict, N: int, delta: float, seed: int,

@@ -177,7 +177,10 @@ def _hashed(modname: str) -> bool:
 def _source_closure(entry_path: Path) -> List[Path]:
     """Entry file plus the greedybench source files (HASHED_MODULES) it reaches."""
     files = {}
-    todo = list(_references(ast.parse(entry_path.read_bytes()), "__entry__", False))
+    try:
+        todo = list(_references(ast.parse(entry_path.read_bytes()), "__entry__", False))
+    except (SyntaxError, ValueError):
+        return []  # an entry that does not parse reaches nothing; its bytes are hashed
     seen = set()
     while todo:
         mod = todo.pop()

@@ -237,6 +237,15 @@ def test_code_meaning_ignores_comments_docstrings_and_formatting():
     assert code_meaning(b"def f(:\n") != code_meaning(b"def f(: \n")
 
 
+def test_entry_that_does_not_parse_has_a_version(tmp_path):
+    p = tmp_path / "broken.py"
+    p.write_text("name = 'broken'\ndef solve(problem)\n")
+    v = registry.solver_version(p)
+    assert len(v) == 16 and v == registry.solver_version(p)
+    p.write_text("name = 'broken'\ndef solve(problem) \n")
+    assert registry.solver_version(p) != v
+
+
 def test_library_comment_edit_keeps_every_builtin_version(tmp_path, monkeypatch):
     """Editing only comments and docstrings of a kernel keeps the versions of the solvers that
     use it (no 'leaderboard regenerated, scores unchanged' commits)."""

@@ -30,13 +30,12 @@ __all__ = ["plan_entries", "not_applicable_reason", "generate_family", "instance
 
 
 def _safe_version(entry) -> str:
+    """The entry's version; empty when its file cannot be read (a file that does not parse is
+    hashed by its bytes)."""
     try:
         return entry.version
-    except Exception:  # noqa: BLE001 -- e.g. a file with a syntax error cannot be parsed for imports
-        try:
-            return hashlib.sha256(b"entry\0" + Path(entry.path).read_bytes()).hexdigest()[:16]
-        except OSError:
-            return ""
+    except OSError:
+        return ""
 
 
 def not_applicable_reason(entry, family: Dict[str, Any]) -> Optional[str]:

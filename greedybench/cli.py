@@ -5,10 +5,14 @@
     greedybench instance --ensemble gaussian ... -o F    generate and save one instance
     greedybench solve SOLVER INSTANCE [-o F]             one variant on one instance file
     greedybench compare FILE [--quick] [--families ...] [--out DIR]   rank a drop-in on the leaderboard grid
+    greedybench leaderboard instances|solve|aggregate ...   the leaderboard's pipeline stages
+    greedybench fig2 [ARGS]                              the paper's Fig. 2 (greedybench.experiments.fig2)
+    greedybench fig3 [ARGS]                              the paper's Fig. 3 (greedybench.experiments.fig3)
 
-Each subcommand is a ``cmd_<name>(args) -> int`` registered in :data:`COMMANDS` by an
-``add_<name>(subparsers)`` function; a new subcommand (e.g. ``compare`` for drop-in solvers) adds
-one pair and one line in :func:`build_parser`.
+This is the one command-line tool of the package. Each subcommand is a ``cmd_<name>(args) -> int``
+registered in :data:`COMMANDS` by an ``add_<name>(subparsers)`` function; a new subcommand adds one
+pair and one line in :func:`build_parser`. ``fig2`` and ``fig3`` hand their arguments unchanged to
+the scripts' ``main(argv)`` (:data:`PASSTHROUGH`), so ``greedybench fig2 --help`` is the script's.
 """
 
 from __future__ import annotations
@@ -21,7 +25,19 @@ import sys
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-__all__ = ["main", "build_parser", "snakemake_command"]
+from . import leaderboard as lb
+from ._validation import GreedybenchError
+from .datasets import load_instance, make_instance, save_instance
+from .experiments import fig2, fig3
+from .pipeline.config import CONFIG_DIR, REPO, load_config
+from .pipeline.core import load_state, solve_instance
+from .pipeline.generate import DTYPES
+from .pipeline.plan import Plan
+from .pipeline.tables import RESULT_COLUMNS
+from .registry import CAPABILITY_KEYS, Variant, discover, get_solver, parse_variant
+from .storage import write_csv
+
+__all__ = ["main", "build_parser", "snakemake_command", "COMMANDS", "PASSTHROUGH"]
 
 COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -38,8 +54,6 @@ def _command(fn):
 def snakemake_command(configfile: Optional[str], cores, *, dry_run: bool = False,
                       directory: Optional[str] = None, extra: List[str] = ()) -> List[str]:
     """The snakemake command line ``greedybench run`` executes."""
-    from .pipeline.config import REPO
-
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
            "--workflow-profile", str(REPO / "profiles" / "local"), "--cores", str(cores)]
     if directory:
@@ -64,9 +78,6 @@ def add_run(sub):
 
 @_command
 def cmd_run(args) -> int:
-    from .pipeline.config import CONFIG_DIR, load_config
-    from .pipeline.plan import Plan
-
     cfg = load_config(args.configfile or CONFIG_DIR / "default.yaml")
     print(Plan(cfg).summary(), flush=True)
     extra = [a for a in args.snakemake_args if a != "--"]
@@ -87,8 +98,6 @@ def add_solvers(sub):
 
 @_command
 def cmd_solvers(args) -> int:
-    from .registry import CAPABILITY_KEYS, discover
-
     entries = discover(args.solver_file)
     if args.json:
         out = []
@@ -141,9 +150,6 @@ def add_instance(sub):
 
 @_command
 def cmd_instance(args) -> int:
-    from .datasets import make_instance, save_instance
-    from .pipeline.generate import DTYPES
-
     inst = make_instance(ensemble=args.ensemble, signal=args.signal, amplitude=args.amplitude, m=args.m,
                          N=args.N, s=args.s, batch=args.batch, seed=args.seed, sigma=args.sigma,
                          normalize=args.normalize, shared_A=not args.per_problem_A, K=args.K,
@@ -171,35 +177,22 @@ def add_solve(sub):
 
 @_command
 def cmd_solve(args) -> int:
-    import tempfile
-
-    from .datasets import load_instance
-    from .storage import read_csv, write_json
-    from .pipeline.plan import load_variant
-    from .pipeline.solve import solve_stage
-    from .registry import get_solver, parse_variant
-
     name, params = parse_variant(args.solver)
     entry = get_solver(name, args.solver_file)
-    grid = {k: v[0] for k, v in entry.parameters.items() if isinstance(k, str)}
-    grid.update(params)
-    variant = load_variant(name, json.dumps(grid), args.solver_file)
+    point = {k: v[0] for k, v in entry.parameters.items() if isinstance(k, str)}
+    point.update(params)
+    variant = Variant(entry, point)
     inst_path = Path(args.instance).resolve()
-    meta = load_instance(inst_path).meta
-    family = {k: meta.get(k) for k in ("ensemble", "signal", "amplitude")}
-    with tempfile.TemporaryDirectory() as tmp:
-        d = Path(tmp) / "slice"
-        d.mkdir()
-        os.symlink(inst_path, d / inst_path.name)
-        write_json(d / "manifest.json", {"instances": [{"file": inst_path.name}]})
-        out = Path(args.output) if args.output else Path(tmp) / "rows.csv"
-        solve_stage(out, instance_dir=d, experiment="cli", entry=name, params_json=variant.params_json,
-                    solver_files=args.solver_file, family_name="cli", family=family,
-                    success={"threshold": args.threshold, "linf_threshold": 1e-2, "support_tol": 1e-6},
-                    device=args.device, dtype=str(meta.get("dtype", "float64")), threads=os.cpu_count() or 1,
-                    state_path=args.state)
-        rows = read_csv(out)
-    ok = sum(r["success"] == "True" for r in rows)
+    inst = load_instance(inst_path, device=args.device)
+    family = {k: inst.meta.get(k) for k in ("ensemble", "signal", "amplitude")}
+    rows = solve_instance(variant, inst, state=load_state(args.state, args.device) if args.state else None,
+                          success={"threshold": args.threshold, "linf_threshold": 1e-2, "support_tol": 1e-6},
+                          device=args.device, dtype=str(inst.meta.get("dtype", "float64")),
+                          threads=os.cpu_count() or 1, experiment="cli", family_name="cli", family=family,
+                          source=str(inst_path))
+    if args.output:
+        write_csv(args.output, RESULT_COLUMNS, rows)
+    ok = sum(bool(r["success"]) for r in rows)
     errs = sorted(float(r["rel_err"]) for r in rows)
     print(f"{variant.name} on {inst_path.name}: {len(rows)} problems, success {ok}/{len(rows)}, "
           f"median rel_err {errs[len(errs) // 2]:.3e}, time/problem {float(rows[0]['time_per_problem_s']):.3e} s")
@@ -233,11 +226,67 @@ def add_compare(sub):
 
 @_command
 def cmd_compare(args) -> int:
-    from .leaderboard import compare
-
-    compare(args.solver_file, families=args.families, quick=args.quick, out=args.out, device=args.device,
+    lb.compare(args.solver_file, families=args.families, quick=args.quick, out=args.out, device=args.device,
             grid_path=args.grid, stored_rows=args.stored_rows, stored_csv=args.stored_csv)
     return 0
+
+
+# ------------------------------------------------------------------------------------------------
+# leaderboard stages (workflow/rules/leaderboard.smk: one call each)
+
+
+def add_leaderboard(sub):
+    p = sub.add_parser("leaderboard", help="the leaderboard's pipeline stages (docs/leaderboard.md)",
+                       description="The stages the Snakemake leaderboard rules run, one call into "
+                                   "greedybench.leaderboard each. Regenerate the stored leaderboard with "
+                                   "`snakemake --cores 2 --workflow-profile profiles/local leaderboard`.")
+    stages = p.add_subparsers(dest="stage", required=True, metavar="STAGE")
+    a = stages.add_parser("instances", help="the instances of one family of the grid")
+    a.add_argument("--grid", default=str(lb.GRID_FILE))
+    a.add_argument("--family", required=True)
+    a.add_argument("--out", required=True)
+    a = stages.add_parser("solve", help="one variant on every family -> its cells CSV")
+    a.add_argument("--grid", default=str(lb.GRID_FILE))
+    a.add_argument("--entry", required=True)
+    a.add_argument("--params-json", required=True)
+    a.add_argument("--version", required=True, help="the planned solver version (refused if it changed)")
+    a.add_argument("--solver-file", action="append", default=[])
+    a.add_argument("--instances", required=True, help="root holding one directory per family")
+    a.add_argument("--out", required=True)
+    a = stages.add_parser("aggregate", help="cells + status rows -> the rows file and the table")
+    a.add_argument("--grid", default=str(lb.GRID_FILE))
+    a.add_argument("--status-json", required=True, help="JSON list of status rows (entries not run)")
+    a.add_argument("--out", required=True)
+    a.add_argument("--rows-out", required=True)
+    a.add_argument("cells", nargs="*")
+
+
+@_command
+def cmd_leaderboard(args) -> int:
+    if args.stage == "instances":
+        lb.generate_family(args.out, lb.load_grid(args.grid), args.family)
+    elif args.stage == "solve":
+        lb.cells_stage(args.out, grid_path=args.grid, entry=args.entry, params_json=args.params_json,
+                       version=args.version, instances_root=args.instances, solver_files=args.solver_file)
+    else:
+        n = lb.leaderboard_stage(args.out, args.rows_out, cell_files=args.cells, grid_path=args.grid,
+                                 status_rows=json.loads(args.status_json))
+        print(f"wrote {args.out} ({n} solvers) and {args.rows_out}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------
+# the paper scripts: arguments handed on unchanged
+
+#: subcommand -> the script's ``main(argv)``
+PASSTHROUGH: Dict[str, Callable] = {"fig2": fig2.main, "fig3": fig3.main}
+
+
+def add_figures(sub):
+    for name, what in (("fig2", "soft vs hard difference errors and bounds (the paper's Fig. 2)"),
+                       ("fig3", "trained nets on the latent model (the paper's Fig. 3)")):
+        p = sub.add_parser(name, help=f"{what}; `greedybench {name} --help` for its options", add_help=False)
+        p.add_argument("args", nargs=argparse.REMAINDER)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -246,14 +295,16 @@ def cmd_compare(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="greedybench", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (add_run, add_solvers, add_instance, add_solve, add_compare):
+    for add in (add_run, add_solvers, add_instance, add_solve, add_compare, add_leaderboard, add_figures):
         add(sub)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from ._validation import GreedybenchError
-
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in PASSTHROUGH:
+        PASSTHROUGH[argv[0]](argv[1:])
+        return 0
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

@@ -8,19 +8,13 @@ the listing: a file that fails to import or declares something wrong is returned
 
 Solver version
 --------------
-``SolverEntry.version`` is the first 16 hex digits of a SHA-256 over the entry file and every
-source file of ``greedybench.functional``, ``greedybench.nn``, ``greedybench._validation`` and
-``greedybench.train`` that the entry reaches: the attributes it uses (``gb.omp`` resolves to
-``greedybench/functional/omp.py``) and, transitively, every greedybench module those files import.
-A reference that cannot be resolved (a stub, a dynamic attribute) hashes the whole package it
-names, so an unresolved edge costs a spurious rerun, never a missed one. The pipeline puts the
-version into the solve jobs' ``params:`` so that Snakemake reruns exactly the jobs of a changed
-solver.
+``SolverEntry.version`` is :func:`greedybench.versioning.solver_version`: a hash of the meaning
+(syntax tree without docstrings; comments and formatting do not count) of the entry file and of
+the library files it reaches.
 """
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import importlib
 import importlib.util
@@ -38,18 +32,16 @@ from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tu
 import torch
 
 from ._validation import GreedybenchError, all_finite
+from .versioning import solver_version, source_files  # noqa: F401 -- re-exported
 
 __all__ = [
     "CAPABILITY_KEYS", "ProblemBatch", "SolverContractError", "SolverEntry", "UnknownSolverError",
     "Variant", "builtin_dir", "discover", "expand_grid", "get_solver", "load_entry",
-    "parse_variant", "run_solver", "run_solver_ex", "solver_version", "variant_name",
+    "load_variant", "parse_variant", "run_solver", "run_solver_ex", "solver_version", "source_files",
+    "variant_name",
 ]
 
 CAPABILITY_KEYS = ("differentiable", "trained", "complex", "gpu")
-#: modules whose source is part of a solver's version (prefix match on the module name)
-HASHED_MODULES = ("greedybench.functional", "greedybench.nn", "greedybench._validation",
-                  "greedybench.train")
-_ROOT = "greedybench"
 
 
 class SolverContractError(GreedybenchError, RuntimeError):
@@ -373,147 +365,15 @@ def get_solver(name: str, extra_files: Iterable = ()) -> SolverEntry:
     return entries[name].require()
 
 
-# ------------------------------------------------------------------------------------------------
-# version hash
-
-
-def _module_path(modname: str) -> Optional[Path]:
-    try:
-        spec = importlib.util.find_spec(modname)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-        return None
-    return Path(spec.origin)
-
-
-def _is_module(modname: str) -> bool:
-    return _module_path(modname) is not None
-
-
-def _resolve_attr(modname: str, attrs: List[str]) -> str:
-    """The module that defines ``modname.attr1.attr2...`` (as far as it resolves)."""
-    for i, attr in enumerate(attrs):
-        sub = f"{modname}.{attr}"
-        if _is_module(sub):
-            modname = sub
-            continue
-        try:
-            obj = getattr(importlib.import_module(modname), attr)
-        except Exception:  # noqa: BLE001 -- unresolved: hash the whole module
-            return modname
-        owner = getattr(obj, "__module__", None)
-        if isinstance(obj, type(sys)):
-            modname = obj.__name__
-            continue
-        if isinstance(owner, str) and owner.startswith(_ROOT):
-            return owner
-        return modname
-    return modname
-
-
-def _absolute(base: str, is_pkg: bool, level: int, module: Optional[str]) -> str:
-    if level == 0:
-        return module or ""
-    parts = base.split(".")
-    if not is_pkg:
-        parts = parts[:-1]
-    parts = parts[: len(parts) - (level - 1)] if level > 1 else parts
-    return ".".join(parts + ([module] if module else []))
-
-
-def _references(tree: ast.AST, modname: str, is_pkg: bool) -> set:
-    """greedybench modules a file refers to: imports, resolved through attribute use."""
-    aliases: Dict[str, str] = {}
-    refs = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for a in node.names:
-                if a.name.split(".")[0] == _ROOT:
-                    if a.asname:
-                        aliases[a.asname] = a.name
-                    else:
-                        aliases[_ROOT] = _ROOT
-                        if a.name != _ROOT:
-                            refs.add(a.name)
-        elif isinstance(node, ast.ImportFrom):
-            src = _absolute(modname, is_pkg, node.level, node.module)
-            if src.split(".")[0] != _ROOT:
-                continue
-            for a in node.names:
-                if a.name == "*":
-                    refs.add(src)
-                    continue
-                target = _resolve_attr(src, [a.name])
-                refs.add(target)
-                if _is_module(f"{src}.{a.name}"):
-                    aliases[a.asname or a.name] = f"{src}.{a.name}"
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute):
-            chain = []
-            cur = node
-            while isinstance(cur, ast.Attribute):
-                chain.append(cur.attr)
-                cur = cur.value
-            if isinstance(cur, ast.Name) and cur.id in aliases:
-                refs.add(_resolve_attr(aliases[cur.id], chain[::-1]))
-    bare = {a for a in aliases.values()}
-    used = {r for r in refs}
-    # an alias that is imported but never dereferenced still counts (conservative)
-    for b in bare:
-        if not any(u == b or u.startswith(b + ".") for u in used):
-            refs.add(b)
-    return refs
-
-
-def _hashed(modname: str) -> bool:
-    return any(modname == p or modname.startswith(p + ".") for p in HASHED_MODULES)
-
-
-def _source_closure(entry_path: Path) -> List[Path]:
-    """Entry file plus the greedybench source files (HASHED_MODULES) it reaches."""
-    files = {}
-    todo = list(_references(ast.parse(entry_path.read_bytes()), "__entry__", False))
-    seen = set()
-    while todo:
-        mod = todo.pop()
-        if mod in seen or not (mod == _ROOT or mod.startswith(_ROOT + ".")):
-            continue
-        seen.add(mod)
-        path = _module_path(mod)
-        if path is None:
-            continue
-        if mod != _ROOT and not _hashed(mod):
-            continue
-        if _hashed(mod):
-            files[mod] = path
-        is_pkg = path.name == "__init__.py"
-        try:
-            tree = ast.parse(path.read_bytes())
-        except SyntaxError:
-            continue  # the file bytes are hashed anyway
-        todo.extend(_references(tree, mod, is_pkg))
-    return [files[k] for k in sorted(files)]
-
-
-def solver_version(entry_path) -> str:
-    """16 hex digits of SHA-256 over the entry file and the library files it reaches."""
-    entry_path = Path(entry_path).resolve()
-    h = hashlib.sha256()
-    h.update(b"entry\0" + entry_path.read_bytes())
-    root = Path(importlib.util.find_spec(_ROOT).origin).parent.parent
-    for path in _source_closure(entry_path):
-        try:
-            rel = str(path.resolve().relative_to(root))
-        except ValueError:
-            rel = path.name
-        h.update(b"\0" + rel.encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def source_files(entry_path) -> List[Path]:
-    """The library files that :func:`solver_version` hashes besides the entry (for docs/tests)."""
-    return _source_closure(Path(entry_path).resolve())
+def load_variant(entry: str, params_json: str, solver_files: Iterable = (),
+                 version: Optional[str] = None) -> Variant:
+    """The variant a job was planned with (entry name, parameters as JSON); refuses a solver whose
+    version changed since planning (``version``), naming it."""
+    v = Variant(get_solver(entry, solver_files), json.loads(params_json))
+    if version is not None and v.version != version:
+        raise SolverContractError(f"solver {v.name} ({v.entry.path}) changed while the workflow ran "
+                                  f"(planned version {version}, now {v.version}); run it again")
+    return v
 
 
 # ------------------------------------------------------------------------------------------------

@@ -38,8 +38,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Sequence
 
-__all__ = ["atomic_open", "atomic_write_text", "atomic_write_bytes", "atomic_dir", "fmt", "write_csv", "read_csv",
-           "job_log", "provenance", "run_record", "environment", "git_commit", "set_threads", "write_json"]
+__all__ = ["atomic_open", "atomic_write_text", "atomic_write_bytes", "atomic_dir", "fmt", "csv_text", "write_csv", "read_csv",
+           "job_log", "provenance", "run_record", "environment", "git_commit", "machine", "set_threads",
+           "write_json"]
 
 
 def _tmp_name(path: Path) -> Path:
@@ -168,14 +169,19 @@ def fmt(v) -> str:
     return str(v)
 
 
-def write_csv(path, columns: Sequence[str], rows: Iterable[Dict[str, Any]]) -> None:
-    """Write rows (dicts) with exactly ``columns``, atomically, with ``\\n`` line ends."""
+def csv_text(columns: Sequence[str], rows: Iterable[Dict[str, Any]]) -> str:
+    """The one CSV format: a header of ``columns``, cells through :func:`fmt`, ``\\n`` line ends."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(columns)
     for r in rows:
         w.writerow([fmt(r.get(c)) for c in columns])
-    atomic_write_text(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def write_csv(path, columns: Sequence[str], rows: Iterable[Dict[str, Any]]) -> None:
+    """Write rows (dicts) with exactly ``columns`` (:func:`csv_text`), atomically."""
+    atomic_write_text(path, csv_text(columns, rows))
 
 
 def read_csv(path) -> List[Dict[str, str]]:
@@ -275,6 +281,12 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def machine() -> str:
+    """The CPU model and its logical core count, e.g. ``'AMD EPYC 7763 64-Core Processor x2'``."""
+    name = " ".join((_cpu_name() or "unknown cpu").split())
+    return f"{name} x{os.cpu_count()}"
 
 
 def run_record(config: Any = None, *, device: str = "cpu", dtype: str | None = None) -> Dict[str, Any]:

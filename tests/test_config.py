@@ -33,8 +33,7 @@ def test_shipped_grid_validates(name):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_config_validates_with_solvers(name):
     missing = missing_solvers(raw(name))
-    if missing:
-        pytest.skip(f"solver entries not available yet: {', '.join(missing)}")
+    assert not missing, f"built-in solver entries do not load: {', '.join(missing)}"
     load_config(name)
 
 

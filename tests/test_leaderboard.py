@@ -310,3 +310,55 @@ def test_stages_record_failures_and_unavailable_entries(tmp_path):
     assert "batches failed" in table["flaky_lb"]["status_detail"]
     assert table["broken_lb"]["status"] == "unavailable" and table["broken_lb"]["rank"] == ""
     assert {r["status"] for r in table.values()} >= {"errors", "unavailable", "not_ranked"}
+
+
+# ------------------------------------------------------------------------------------------------
+# one solve core, one schema
+
+
+def test_cells_are_aggregations_of_the_solve_core_rows(tmp_path):
+    """A leaderboard cell is the sum over the per-problem rows of the one solve core
+    (pipeline.core.solve_instance) for its instance; the hidden set is withheld."""
+    from greedybench.pipeline.tables import RESULT_COLUMNS
+    from greedybench.storage import set_threads
+
+    grid = GRID.subset(["gaussian_gaussian"], deltas=[0.35, 0.65])
+    fam_dir = lb.STORED_INSTANCES / "gaussian_gaussian"
+    if not lb.instances_valid(fam_dir, grid, "gaussian_gaussian"):
+        fam_dir = lb.generate_family(tmp_path / "gaussian_gaussian", grid, "gaussian_gaussian", deltas=grid.delta)
+    set_threads(1)
+    omp = next(v for v in lb.plan_entries(GRID, discover())[0].values() if v.name == "omp")
+    cells, problems = lb.run_family(omp, grid, "gaussian_gaussian", fam_dir, per_problem=True)
+    assert len(cells) == 2 * len(GRID.rho) and len(problems) == len(cells) * GRID.trials
+    assert set(problems[0]) >= set(RESULT_COLUMNS) and {p["experiment"] for p in problems} == {"leaderboard"}
+    for c in cells:
+        mine = [p for p in problems if p["m"] == c["m"] and p["s"] == c["s"]]
+        assert len(mine) == c["n_trials"] == GRID.trials
+        assert c["n_success"] == sum(bool(p["success"]) for p in mine)
+        assert c["n_exact_support"] == sum(bool(p["exact_support"]) for p in mine)
+        assert {p["time_per_problem_s"] for p in mine} == {c["time_per_problem_s"]}
+        assert c["delta"] in grid.delta and c["machine"] and "host" not in c
+
+
+def test_grid_schema_lists_the_generators_choices():
+    """The grid's JSON Schema offers exactly the ensembles, signals and amplitudes the generator has."""
+    import yaml
+
+    from greedybench.datasets import AMPLITUDES, ENSEMBLES, SIGNALS
+
+    fam = yaml.safe_load(lb.GRID_SCHEMA.read_text())["$defs"]["family"]["properties"]
+    assert set(fam["ensemble"]["enum"]) == set(ENSEMBLES)
+    assert set(fam["signal"]["enum"]) == set(SIGNALS)
+    assert set(fam["amplitude"]["enum"]) == set(AMPLITUDES)
+
+
+def test_grid_schema_errors_name_the_key(tmp_path):
+    text = lb.GRID_FILE.read_text()
+    bad = tmp_path / "g.yaml"
+    for old, new, key in (("trials: 10", "trials: 0", "trials"), ("N: 100", "N: 101", "N"),
+                          ("threads: 1", "threads: one", "threads"),
+                          ("rho: [0.05, 0.1,", "rho: [0.1, 0.05,", "rho"),
+                          ("success: {threshold: 1.0e-3,", "success: {threshhold: 1.0e-3,", "threshhold")):
+        bad.write_text(text.replace(old, new))
+        with pytest.raises(lb.LeaderboardError, match=key):
+            lb.load_grid(bad)

@@ -2,8 +2,8 @@
 and the tables are deterministic.
 
 Stand-in solver entries (drop-in files written into the test's directory) keep these tests
-independent of the built-in solvers, which are developed separately; the tests on the shipped
-configs skip while some of their solvers are not available.
+independent of the built-in solvers; the tests on the shipped configs fail when one of their
+built-in solvers does not load.
 """
 
 import subprocess
@@ -138,8 +138,7 @@ def shipped_missing(name):
 @pytest.mark.parametrize("name", ["default", "paper"])
 def test_dry_run_shipped_config(tmp_path, name):
     missing = shipped_missing(name)
-    if missing:
-        pytest.skip(f"solver entries not available yet: {', '.join(missing)}")
+    assert not missing, f"built-in solver entries do not load: {', '.join(missing)}"
     configfile = None if name == "default" else CONFIG_DIR / f"{name}.yaml"
     rc, out = snakemake(tmp_path, configfile, "-n", timeout=600)
     assert rc == 0, out[-3000:]
@@ -187,9 +186,13 @@ def test_end_to_end_standins_then_nothing_to_do_then_solver_change(tmp_path):
     rc, out = snakemake(tmp_path, cfg_path, "-n")
     assert rc == 0 and "Nothing to be done" in out, out[-3000:]
 
-    # a changed solver reruns its own jobs only
+    # a comment edit is no change (the version is the code's meaning) ...
     soft_file = Path(cfg["solver_files"][1])
     soft_file.write_text(soft_file.read_text() + "\n# changed\n")
+    rc, out = snakemake(tmp_path, cfg_path, "-n")
+    assert rc == 0 and "Nothing to be done" in out, out[-3000:]
+    # ... a changed solver reruns its own jobs only
+    soft_file.write_text(soft_file.read_text() + "\n_CHANGED = 1\n")
     rc, out = snakemake(tmp_path, cfg_path, "-n")
     counts = job_counts(out)
     assert counts["solve"] == 2 and counts["timing"] == 1 and counts["soft_vs_hard"] == 1, out[-3000:]
@@ -223,11 +226,38 @@ def test_solve_stage_is_deterministic(tmp_path):
     assert not list(tmp_path.glob("**/.*tmp*"))  # no temporary file left behind
 
 
+def test_cli_solve_goes_through_the_solve_core(tmp_path):
+    """`greedybench solve` (no slice directory of its own) gives the rows of the solve stage for
+    the same instance: same columns, same metrics, only the labels and the timing differ."""
+    from greedybench.cli import main
+    from greedybench.pipeline.generate import generate_phase_slice
+    from greedybench.pipeline.solve import solve_stage
+    from greedybench.pipeline.tables import RESULT_COLUMNS
+    from greedybench.storage import read_csv
+
+    paths = write_standins(tmp_path / "standins")
+    fam = {"ensemble": "gaussian", "signal": "uniform", "amplitude": "gaussian"}
+    inst = tmp_path / "slice"
+    generate_phase_slice(inst, family_name="gauss", family=fam, N=32, delta=0.5, seed=3,
+                         cells=[(0.25, 16, 4)], trials=3, sigma=0.0, dtype="float64")
+    success = {"threshold": 1e-3, "linf_threshold": 1e-2, "support_tol": 1e-6}
+    solve_stage(tmp_path / "stage.csv", instance_dir=inst, experiment="phase", entry="stub_ls",
+                params_json='{"n_iter":1}', solver_files=[str(paths["stub_ls"])], family_name="gauss",
+                family=fam, success=success, device="cpu", dtype="float64", threads=1)
+    assert main(["solve", "stub_ls", str(inst / "rho0.25.npz"), "--solver-file", str(paths["stub_ls"]),
+                 "-o", str(tmp_path / "cli.csv")]) == 0
+    stage, cli = read_csv(tmp_path / "stage.csv"), read_csv(tmp_path / "cli.csv")
+    assert list(cli[0]) == list(stage[0]) == list(RESULT_COLUMNS) and len(cli) == len(stage) == 3
+    assert {r["experiment"] for r in cli} == {"cli"} and not list(tmp_path.glob("**/*.npz.*"))
+    labels = {"experiment", "family", "time_per_problem_s", "threads"}
+    assert [{k: v for k, v in r.items() if k not in labels} for r in cli] == \
+        [{k: v for k, v in r.items() if k not in labels} for r in stage]
+
+
 @pytest.mark.slow
 def test_end_to_end_tiny_config(tmp_path):
     missing = shipped_missing("tiny")
-    if missing:
-        pytest.skip(f"solver entries not available yet: {', '.join(missing)}")
+    assert not missing, f"built-in solver entries do not load: {', '.join(missing)}"
     import pandas as pd
 
     rc, out = snakemake(tmp_path, CONFIG_DIR / "tiny.yaml")

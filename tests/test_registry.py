@@ -61,9 +61,8 @@ def test_builtin_entries_load_and_run(problem):
     entries = discover(refresh=True)
     for name, e in entries.items():
         assert e.path.parent == registry.builtin_dir()
-        if not e.available:
-            assert e.reason  # listed with its reason, not a crash
-            continue
+        # a built-in that fails to load is a broken build, not a skip (the listing still shows why)
+        assert e.available, f"built-in solver entry {name} ({e.path}) does not load: {e.reason}"
         assert set(e.capabilities) == set(registry.CAPABILITY_KEYS)
         assert len(e.version) == 16
         if e.trained:
@@ -212,5 +211,57 @@ def test_version_hashes_entry_and_the_kernels_it_uses(tmp_path):
     assert "functional/iht.py" not in files  # an unrelated kernel does not rerun this solver
     v1 = registry.solver_version(p)
     assert v1 == registry.solver_version(p) and len(v1) == 16
+    # the version is the code's meaning: a comment, a docstring or reformatting keeps it ...
     p.write_text(p.read_text() + "\n# a change\n")
+    assert registry.solver_version(p) == v1
+    p.write_text('"""A docstring."""\n' + p.read_text().replace("problem.s)", "problem.s)  # s steps"))
+    assert registry.solver_version(p) == v1
+    # ... and a change to the code changes it
+    p.write_text(p.read_text().replace("problem.s)", "problem.s + 1)"))
     assert registry.solver_version(p) != v1
+
+
+def test_code_meaning_ignores_comments_docstrings_and_formatting():
+    from greedybench.versioning import code_meaning
+
+    base = b"def f(a, b):\n    return a + b * 2\n"
+    same = (b'"""Module doc."""\n# comment\ndef f(a,\n      b):\n    """Doc."""\n'
+            b"    return a + (b * 2)  # trailing\n\n\n")
+    assert code_meaning(same) == code_meaning(base)
+    for edit in (b"def f(a, b):\n    return a + b * 3\n", b"def f(a, b):\n    return b + a * 2\n",
+                 b"def g(a, b):\n    return a + b * 2\n", b"def f(a, c):\n    return a + c * 2\n"):
+        assert code_meaning(edit) != code_meaning(base), edit
+    # a string that is not a docstring is code
+    assert code_meaning(b"x = 1\n'not a docstring'\n") != code_meaning(b"x = 1\n")
+    # a file that does not parse is hashed by its bytes
+    assert code_meaning(b"def f(:\n") != code_meaning(b"def f(: \n")
+
+
+def test_entry_that_does_not_parse_has_a_version(tmp_path):
+    p = tmp_path / "broken.py"
+    p.write_text("name = 'broken'\ndef solve(problem)\n")
+    v = registry.solver_version(p)
+    assert len(v) == 16 and v == registry.solver_version(p)
+    p.write_text("name = 'broken'\ndef solve(problem) \n")
+    assert registry.solver_version(p) != v
+
+
+def test_library_comment_edit_keeps_every_builtin_version(tmp_path, monkeypatch):
+    """Editing only comments and docstrings of a kernel keeps the versions of the solvers that
+    use it (no 'leaderboard regenerated, scores unchanged' commits)."""
+    from greedybench import versioning
+
+    src = Path(greedybench.__file__).resolve().parent / "functional" / "omp.py"
+    entry = registry.builtin_dir() / "omp.py"
+    v1 = registry.solver_version(entry)
+    copy = tmp_path / "omp.py"
+    copy.write_text("# an added comment\n" + src.read_text().replace("\n\n", "\n\n# spacer\n", 1))
+    real = Path.read_bytes
+
+    def read_bytes(self):
+        return real(copy) if self.resolve() == src else real(self)
+
+    monkeypatch.setattr(versioning.Path, "read_bytes", read_bytes)
+    assert registry.solver_version(entry) == v1
+    copy.write_text(src.read_text() + "\n_UNUSED = 1\n")
+    assert registry.solver_version(entry) != v1

@@ -12,20 +12,29 @@ false`` everywhere). The checks a schema cannot express are in :func:`check_sema
 from __future__ import annotations
 
 import copy
+import importlib
 from pathlib import Path
-from typing import Any, Dict, Iterable
+from typing import Any, Dict, Iterable, Optional
 
+import jsonschema
+import torch
 import yaml
 
 from .._validation import GreedybenchError
+from ..registry import discover
 
 __all__ = ["ConfigError", "REPO", "SCHEMA_PATH", "CONFIG_DIR", "load_config", "validate_config",
-           "check_semantics", "cell_sizes", "resolve_device", "config_path"]
+           "check_semantics", "cell_sizes", "resolve_device", "config_path", "BOUNDED", "fig2_pairs",
+           "fig2_enabled", "check_fig2", "schema_problem", "fill_defaults"]
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
 CONFIG_DIR = REPO / "config"
 COMPLEX_ENSEMBLES = frozenset({"partial_dft"})
+#: soft entry -> (Fig. 2 algorithm label, bound function in greedybench.functional.bounds, the
+#: soft_vs_hard.fig2 key of its iterations, of its trials)
+BOUNDED = {"soft_omp": ("OMP", "omp_bound", "omp_iterations", "omp_trials"),
+           "soft_iht": ("IHT", "iht_bound", "iht_iterations", "iht_trials")}
 
 
 class ConfigError(GreedybenchError, ValueError):
@@ -96,9 +105,7 @@ def _resolve_ref(ref: str, root):
     return node
 
 
-def _schema_error(err, source: str) -> ConfigError:
-    import jsonschema  # noqa: F401
-
+def _schema_message(err, source: str, what: str) -> str:
     key = _key(err.absolute_path)
     where = f" ({source})" if source else ""
     if err.validator == "additionalProperties":
@@ -106,13 +113,28 @@ def _schema_error(err, source: str) -> ConfigError:
         extra = sorted(set(err.instance) - set(allowed))
         hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
         bad = ", ".join(repr(e) for e in extra)
-        return ConfigError(f"config key '{key}'{where}: unknown key {bad} (a typo?){hint}")
-    if err.validator == "required":
-        return ConfigError(f"config key '{key}'{where}: {err.message}")
+        return f"{what} key '{key}'{where}: unknown key {bad} (a typo?){hint}"
     if err.validator == "oneOf" and isinstance(err.instance, (str, bool, float)):
-        return ConfigError(f"config key '{key}'{where}: {err.instance!r} is not valid here "
-                           f"({err.schema.get('description', 'see the schema')})")
-    return ConfigError(f"config key '{key}'{where}: {err.message}")
+        return (f"{what} key '{key}'{where}: {err.instance!r} is not valid here "
+                f"({err.schema.get('description', 'see the schema')})")
+    return f"{what} key '{key}'{where}: {err.message}"
+
+
+def schema_problem(data, schema, *, source: str = "", what: str = "config") -> Optional[str]:
+    """None if ``data`` is valid against the JSON Schema ``schema`` (draft 2020-12), else one
+    message naming the key: the deepest error of the first failing key."""
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if not errors:
+        return None
+    first = errors[0]
+    same = [e for e in errors if list(e.absolute_path)[:len(first.absolute_path)] == list(first.absolute_path)]
+    return _schema_message(max(same, key=lambda e: len(e.absolute_path)), source, what)
+
+
+def fill_defaults(data, schema) -> None:
+    """Insert the schema's ``default`` values for missing properties, in place (recursively)."""
+    _fill_defaults(data, schema, schema)
 
 
 def validate_config(cfg, *, source: str = "", check_solvers: bool = True) -> Dict[str, Any]:
@@ -121,21 +143,14 @@ def validate_config(cfg, *, source: str = "", check_solvers: bool = True) -> Dic
     ``check_solvers=False`` skips the checks that load solver entries (names, availability,
     parameters, capabilities): the grid alone.
     """
-    import jsonschema
-
     if not isinstance(cfg, dict):
         raise ConfigError(f"config{f' ({source})' if source else ''} must be a mapping; got {type(cfg).__name__}")
     cfg = copy.deepcopy(cfg)
     schema = _schema()
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
-    if errors:
-        # report the deepest error of the first failing key: it names the key precisely
-        first = errors[0]
-        same = [e for e in errors if list(e.absolute_path)[:len(first.absolute_path)] == list(first.absolute_path)]
-        err = max(same, key=lambda e: len(e.absolute_path))
-        raise _schema_error(err, source)
-    _fill_defaults(cfg, schema, schema)
+    problem = schema_problem(cfg, schema, source=source)
+    if problem:
+        raise ConfigError(problem)
+    fill_defaults(cfg, schema)
     check_semantics(cfg, check_solvers=check_solvers)
     return cfg
 
@@ -188,8 +203,6 @@ def _check_problem(key: str, fam_name: str, fam: dict, m: int, N: int, s: int):
 
 
 def _solver_entries(cfg):
-    from ..registry import discover
-
     return discover(cfg.get("solver_files", []))
 
 
@@ -312,8 +325,6 @@ def _check_solvers(cfg, pt, tr, sets, baselines, sv, tm, fams, ref):
                     _fail(f"soft_vs_hard.pairs[{i}].parameters.{p}", "neither solver declares this parameter")
         if sv.get("bounds"):
             try:
-                import importlib
-
                 importlib.import_module("greedybench.functional.bounds")
             except ImportError as exc:
                 _fail("soft_vs_hard.bounds", f"true, but greedybench.functional.bounds cannot be imported ({exc}); "
@@ -335,6 +346,31 @@ def resolve_device(device: str) -> str:
     """'auto' -> 'cuda' if available else 'cpu'; others unchanged."""
     if device != "auto":
         return device
-    import torch
-
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# ------------------------------------------------------------------------------------------------
+# soft_vs_hard.fig2 (the Fig. 2 table): when it is made, and the checks a schema cannot express
+
+
+def fig2_pairs(pairs: list) -> list:
+    return [p for p in pairs if p["soft"] in BOUNDED]
+
+
+def fig2_enabled(sv: dict) -> bool:
+    """The fig2 table is made when the section and its fig2 block are on and a pair is bounded
+    (a config whose pairs are all other solvers, e.g. stand-ins, simply has no Fig. 2)."""
+    return bool(sv["enabled"] and (sv.get("fig2") or {}).get("enabled") and fig2_pairs(sv["pairs"]))
+
+
+def check_fig2(sv: dict) -> None:
+    """Checks of soft_vs_hard.fig2 a schema cannot express (ConfigError naming the key)."""
+    f2 = sv.get("fig2") or {}
+    if not sv.get("enabled") or not f2.get("enabled", False):
+        return
+    omp = f2.get("omp_iterations") or []
+    if omp and max(omp) > min(sv["m"], sv["N"]):
+        raise ConfigError(f"config key 'soft_vs_hard.fig2.omp_iterations': {max(omp)} > min(m, N) = "
+                          f"{min(sv['m'], sv['N'])} (OMP selects one new column per iteration)")
+    if f2.get("iht_iterations") and sv["s"] >= sv["N"]:
+        raise ConfigError("config key 'soft_vs_hard.s': the IHT bound needs s < N")

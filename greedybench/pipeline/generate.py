@@ -7,28 +7,29 @@ name and renamed into place, so a half-written slice is never seen.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Dict, Iterable, Sequence, Tuple
 
 import torch
 
+from ..datasets import Instance, make_instance, save_instance
 from ..storage import atomic_dir, write_json
 
-__all__ = ["generate_phase_slice", "generate_training_data", "read_manifest", "DTYPES"]
+__all__ = ["generate_phase_slice", "generate_training_data", "read_manifest", "DTYPES", "FAMILY_KEYS"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-_FAMILY_KEYS = ("ensemble", "signal", "amplitude", "normalize", "shared_A", "K", "block")
+#: the keys of a family (config ``families.<name>``) that make its instances
+FAMILY_KEYS = ("ensemble", "signal", "amplitude", "normalize", "shared_A", "K", "block")
 
 
 def _family_kwargs(family: dict) -> dict:
-    return {k: family[k] for k in _FAMILY_KEYS if family.get(k) is not None}
+    return {k: family[k] for k in FAMILY_KEYS if family.get(k) is not None}
 
 
 def generate_phase_slice(out_dir, *, family_name: str, family: dict, N: int, delta: float, seed: int,
                          cells: Iterable[Sequence], trials: int, sigma: float, dtype: str) -> Path:
     """One (family, N, delta, seed) slice: an instance of ``trials`` problems per (rho, m, s) cell."""
-    from greedybench.datasets import make_instance, save_instance
-
     entries = []
     with atomic_dir(out_dir) as tmp:
         for rho, m, s in cells:
@@ -44,8 +45,6 @@ def generate_phase_slice(out_dir, *, family_name: str, family: dict, N: int, del
 
 
 def _split(inst, start: int, stop: int, split: str):
-    from greedybench.datasets import Instance
-
     A = inst.A if inst.A.dim() == 2 else inst.A[start:stop]
     meta = dict(inst.meta, batch=stop - start, split=split, split_start=start, draw_batch=inst.B)
     return Instance(A=A.clone(), X=inst.X[start:stop].clone(), Y=inst.Y[start:stop].clone(),
@@ -57,8 +56,6 @@ def generate_training_data(trainval_dir, test_dir, *, set_name: str, family_name
                            n_test: int, seed: int, dtype: str) -> Tuple[Path, Path]:
     """One draw of n_train + n_val + n_test problems (so A and the hidden set T are shared),
     split into consecutive train / val / test slices."""
-    from greedybench.datasets import make_instance, save_instance
-
     total = n_train + n_val + n_test
     inst = make_instance(m=m, N=N, s=s, batch=total, seed=seed, sigma=float(sigma), dtype=DTYPES[dtype],
                          **_family_kwargs(family))
@@ -78,8 +75,6 @@ def generate_training_data(trainval_dir, test_dir, *, set_name: str, family_name
 
 def read_manifest(instance_dir) -> Dict:
     """The manifest of a slice directory (FileNotFoundError names the directory)."""
-    import json
-
     path = Path(instance_dir) / "manifest.json"
     if not path.is_file():
         raise FileNotFoundError(f"{instance_dir}: no manifest.json (an incomplete instance slice; rerun the generate job)")

@@ -23,23 +23,9 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Tuple
 
 from ..registry import Variant, discover
-from .config import cell_sizes, resolve_device
-from .soft_vs_hard import fig2_enabled
+from .config import cell_sizes, fig2_enabled, resolve_device
 
-__all__ = ["Plan", "Slice", "variant_slug", "load_variant"]
-
-
-def load_variant(entry: str, params_json: str, solver_files=(), version: str = None) -> Variant:
-    """The variant a job was planned with; refuses a solver whose source changed since planning."""
-    import json
-
-    from ..registry import SolverContractError, get_solver
-
-    v = Variant(get_solver(entry, solver_files), json.loads(params_json))
-    if version is not None and v.version != version:
-        raise SolverContractError(f"solver {v.name} ({v.entry.path}) changed while the workflow ran "
-                                  f"(planned version {version}, now {v.version}); run it again")
-    return v
+__all__ = ["Plan", "Slice", "variant_slug"]
 
 
 def variant_slug(name: str) -> str:

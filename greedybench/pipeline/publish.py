@@ -12,6 +12,10 @@ import json
 from pathlib import Path
 from typing import Dict, Optional
 
+from ..analysis import make_figures  # the drawing code (matplotlib) loads on the first call
+from ..report import render_report
+from ..storage import atomic_dir, run_record
+
 __all__ = ["figures_stage", "report_stage", "run_provenance"]
 
 
@@ -20,10 +24,6 @@ def figures_stage(out_dir, *, results_csv, config: dict, extras: Optional[Dict[s
     """``extras``: name -> table (timing, soft_vs_hard, fig2); ``training``: net label -> {loss_csv,
     weights_csv, errors_csv, description} (the training_tables outputs), given to make_figures as
     ``extras["training"]`` (Fig. 3 panels)."""
-    from greedybench.analysis import make_figures
-
-    from ..storage import atomic_dir
-
     out_dir = Path(out_dir)
     extras = dict(extras or {})
     if training:
@@ -39,16 +39,12 @@ def figures_stage(out_dir, *, results_csv, config: dict, extras: Optional[Dict[s
 
 def run_provenance(config: dict, device: str) -> dict:
     """What the report states about the run (:func:`greedybench.storage.run_record`)."""
-    from ..storage import run_record
-
     return run_record(config, device=device, dtype=config["dtype"])
 
 
 def report_stage(out_html, *, figures_dir, config: dict, device: str,
                  leaderboard_csv: Optional[str] = None) -> None:
     """render_report writes the page atomically itself."""
-    from greedybench.report import render_report
-
     Path(out_html).parent.mkdir(parents=True, exist_ok=True)
     render_report(Path(figures_dir) / "manifest.json", out_html,
                   provenance=run_provenance(config, device), leaderboard_csv=leaderboard_csv)

@@ -23,28 +23,24 @@ same trials) and ``tightness`` = geometric mean of (bound + 1e-12) / (measured +
 
 from __future__ import annotations
 
-import importlib
+from pathlib import Path
 
 import torch
 
-from .tables import SOFT_SORT, _sort_key
+from ..analysis.metrics import recovery_metrics
+from ..datasets import make_instance
+from ..experiments import fig2 as F2
+from ..functional import bounds as BD
+from ..registry import ProblemBatch, Variant, get_solver, run_solver
+from ..storage import provenance, set_threads, write_csv
+from ..versioning import code_version as _code_version
+from .config import BOUNDED, check_fig2, fig2_enabled, fig2_pairs  # noqa: F401 -- check_fig2 re-exported
+from .generate import DTYPES, _family_kwargs
+from .tables import FIG2_COLUMNS, SOFT_COLUMNS, SOFT_SORT, sort_key
 
 __all__ = ["soft_vs_hard_stage", "fig2_stage", "fig2_enabled", "check_fig2", "code_version", "SOFT_COLUMNS", "FIG2_COLUMNS",
            "BOUNDED"]
 
-SOFT_COLUMNS = ("pair", "soft_solver", "hard_solver", "soft_version", "hard_version", "tau",
-                "family", "ensemble", "signal", "amplitude", "m", "N", "s", "sigma", "seed", "problem",
-                "rel_err_soft", "rel_err_hard", "diff", "bound", "device", "dtype", "torch_version",
-                "numpy_version", "greedybench_version", "git_commit", "threads", "host")
-FIG2_COLUMNS = ("algorithm", "soft_solver", "hard_solver", "n", "tau", "trials", "geomean", "lo", "hi",
-                "bound_geomean", "bound_lo", "bound_hi", "frac_finite", "violations",
-                "measured_finite_geomean", "tightness", "family", "m", "N", "s", "sigma", "step", "seed",
-                "soft_version", "hard_version", "device", "dtype", "torch_version", "numpy_version",
-                "greedybench_version", "git_commit", "threads", "host")
-#: soft entry -> (Fig. 2 algorithm label, bound function in greedybench.functional.bounds, the
-#: soft_vs_hard.fig2 key of its iterations, of its trials)
-BOUNDED = {"soft_omp": ("OMP", "omp_bound", "omp_iterations", "omp_trials"),
-           "soft_iht": ("IHT", "iht_bound", "iht_iterations", "iht_trials")}
 #: the source files that define the numbers of fig2.csv beyond the solver entries (rerun trigger)
 _FIG2_SOURCES = ("functional/bounds.py", "experiments/fig2.py")
 _RTOL = 1e-9
@@ -68,19 +64,12 @@ def soft_vs_hard_stage(out_csv, *, pairs: list, tau: list, family_name: str, fam
                        threads: int) -> None:
     """``versions`` (name -> solver version) and ``code`` (the bound sources' version) are what the
     job was planned with (rerun triggers)."""
-    from greedybench.analysis.metrics import recovery_metrics
-    from greedybench.datasets import make_instance
-
-    from ..registry import ProblemBatch, Variant, get_solver, run_solver
-    from .generate import DTYPES, _family_kwargs
-    from ..storage import provenance, set_threads, write_csv
-
     set_threads(threads)
     prov = provenance(device, dtype)
     inst = make_instance(m=m, N=N, s=s, batch=trials, seed=seed, sigma=float(sigma), dtype=DTYPES[dtype],
                          device=device, **_family_kwargs(family))
     problem = ProblemBatch.from_instance(inst, family=family_name)
-    bound_fn = importlib.import_module("greedybench.functional.bounds").soft_error_bound if bounds else None
+    bound_fn = BD.soft_error_bound if bounds else None
     rows = []
     for pair in pairs:
         soft_e, hard_e = get_solver(pair["soft"], solver_files), get_solver(pair["hard"], solver_files)
@@ -108,7 +97,7 @@ def soft_vs_hard_stage(out_csv, *, pairs: list, tau: list, family_name: str, fam
                     "s": s, "sigma": float(sigma), "seed": seed, "problem": b,
                     "rel_err_soft": err_soft[b], "rel_err_hard": err_hard[b], "diff": float(diff[b]),
                     "bound": None if bound is None else float(bound[b]), **prov})
-    rows.sort(key=_sort_key(SOFT_SORT))
+    rows.sort(key=sort_key(SOFT_SORT))
     write_csv(out_csv, SOFT_COLUMNS, rows)
 
 
@@ -116,40 +105,10 @@ def soft_vs_hard_stage(out_csv, *, pairs: list, tau: list, family_name: str, fam
 
 
 def code_version() -> str:
-    """SHA-256 (16 hex digits) of the bound and Fig. 2 sources: a changed bound reruns the job."""
-    import hashlib
-    from pathlib import Path
-
+    """Version (:func:`greedybench.versioning.code_version`) of the bound and Fig. 2 sources: a
+    changed bound reruns the job; a comment or docstring edit does not."""
     root = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256()
-    for rel in _FIG2_SOURCES:
-        h.update(rel.encode() + b"\0" + (root / rel).read_bytes())
-    return h.hexdigest()[:16]
-
-
-def _fig2_pairs(pairs: list) -> list:
-    return [p for p in pairs if p["soft"] in BOUNDED]
-
-
-def fig2_enabled(sv: dict) -> bool:
-    """The fig2 table is made when the section and its fig2 block are on and a pair is bounded
-    (a config whose pairs are all other solvers, e.g. stand-ins, simply has no Fig. 2)."""
-    return bool(sv["enabled"] and (sv.get("fig2") or {}).get("enabled") and _fig2_pairs(sv["pairs"]))
-
-
-def check_fig2(sv: dict) -> None:
-    """Checks of soft_vs_hard.fig2 a schema cannot express (ConfigError naming the key)."""
-    from .config import ConfigError
-
-    f2 = sv.get("fig2") or {}
-    if not sv.get("enabled") or not f2.get("enabled", False):
-        return
-    omp = f2.get("omp_iterations") or []
-    if omp and max(omp) > min(sv["m"], sv["N"]):
-        raise ConfigError(f"config key 'soft_vs_hard.fig2.omp_iterations': {max(omp)} > min(m, N) = "
-                          f"{min(sv['m'], sv['N'])} (OMP selects one new column per iteration)")
-    if f2.get("iht_iterations") and sv["s"] >= sv["N"]:
-        raise ConfigError("config key 'soft_vs_hard.s': the IHT bound needs s < N")
+    return _code_version([root / rel for rel in _FIG2_SOURCES], root=root)
 
 
 def _geo(v: torch.Tensor, mask: torch.Tensor, floor: float):
@@ -169,19 +128,11 @@ def fig2_stage(out_csv, *, pairs: list, tau: list, family_name: str, family: dic
                threads: int) -> int:
     """Write fig2.csv (module docstring); returns the number of rows. ``versions`` and ``code``
     (solver and bound-source versions) are rerun triggers only."""
-    from greedybench.datasets import make_instance
-    from greedybench.experiments import fig2 as F2
-    from greedybench.functional import bounds as BD
-
-    from ..registry import get_solver
-    from .generate import DTYPES, _family_kwargs
-    from ..storage import provenance, set_threads, write_csv
-
     set_threads(threads)
     prov = provenance(device, dtype)
     taus = [float(t) for t in tau]
     rows = []
-    for pair in _fig2_pairs(pairs):
+    for pair in fig2_pairs(pairs):
         algo, fn_name, iter_key, trials_key = BOUNDED[pair["soft"]]
         iters = sorted({int(n) for n in fig2.get(iter_key) or []})
         if not iters:

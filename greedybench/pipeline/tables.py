@@ -1,4 +1,4 @@
-"""Result-table columns and the merge stage.
+"""Table columns (results, timing, soft-vs-hard, Fig. 2) and the merge stage.
 
 Rows are merged as text (cells are never re-parsed and re-formatted), sorted by a fixed key, and
 written atomically, so two runs of the same config on CPU give byte-identical tables except the
@@ -15,7 +15,8 @@ from greedybench.analysis.metrics import METRIC_COLUMNS
 from ..storage import read_csv, write_csv
 
 __all__ = ["RESULT_COLUMNS", "IDENTITY_COLUMNS", "PROVENANCE_COLUMNS", "TIMING_ONLY_COLUMNS",
-           "merge_tables", "merge_stage", "RESULT_SORT", "TIMING_SORT", "TABLE_VERSION"]
+           "TIMING_COLUMNS", "SOFT_COLUMNS", "FIG2_COLUMNS", "merge_tables", "merge_stage", "sort_key",
+           "RESULT_SORT", "TIMING_SORT", "SOFT_SORT", "TABLE_VERSION"]
 
 IDENTITY_COLUMNS = ("experiment", "solver", "entry", "solver_version", "params", "family", "ensemble",
                     "signal", "amplitude", "m", "N", "s", "delta", "rho", "sigma", "seed", "problem")
@@ -23,6 +24,19 @@ PROVENANCE_COLUMNS = ("device", "dtype", "torch_version", "numpy_version", "gree
                       "git_commit", "threads", "host")
 RESULT_COLUMNS = IDENTITY_COLUMNS + tuple(METRIC_COLUMNS) + ("n_iter", "time_per_problem_s",
                                                              "batch_size") + PROVENANCE_COLUMNS
+TIMING_COLUMNS = (
+    "solver", "entry", "solver_version", "params", "family", "ensemble", "signal", "amplitude",
+    "sweep", "m", "N", "s", "batch_size", "warmup", "repeats", "median_s", "iqr_s", "min_s",
+    "time_per_problem_s") + PROVENANCE_COLUMNS
+SOFT_COLUMNS = ("pair", "soft_solver", "hard_solver", "soft_version", "hard_version", "tau",
+                "family", "ensemble", "signal", "amplitude", "m", "N", "s", "sigma", "seed", "problem",
+                "rel_err_soft", "rel_err_hard", "diff", "bound", "device", "dtype", "torch_version",
+                "numpy_version", "greedybench_version", "git_commit", "threads", "host")
+FIG2_COLUMNS = ("algorithm", "soft_solver", "hard_solver", "n", "tau", "trials", "geomean", "lo", "hi",
+                "bound_geomean", "bound_lo", "bound_hi", "frac_finite", "violations",
+                "measured_finite_geomean", "tightness", "family", "m", "N", "s", "sigma", "step", "seed",
+                "soft_version", "hard_version", "device", "dtype", "torch_version", "numpy_version",
+                "greedybench_version", "git_commit", "threads", "host")
 #: bump when columns or metric definitions change: the solve jobs carry it in params and rerun
 TABLE_VERSION = 1
 #: columns allowed to differ between two runs of the same config
@@ -34,7 +48,8 @@ SOFT_SORT = ("pair", "tau", "problem")
 _NUMERIC = {"N", "m", "s", "seed", "problem", "batch_size", "tau"}
 
 
-def _sort_key(keys: Sequence[str]):
+def sort_key(keys: Sequence[str]):
+    """Sort key of text rows by ``keys`` (numeric columns compared as numbers, empty last)."""
     def key(row):
         out = []
         for k in keys:
@@ -56,7 +71,7 @@ def merge_tables(out_csv, inputs: Iterable, *, columns: Sequence[str] = RESULT_C
             raise ValueError(f"{path}: columns differ from the table's (missing {missing}, extra {extra}); "
                              "rerun the job that wrote it")
         rows += part
-    rows.sort(key=_sort_key(sort))
+    rows.sort(key=sort_key(sort))
     write_csv(out_csv, columns, rows)
     return len(rows)
 
@@ -66,7 +81,5 @@ def merge_stage(out_csv, inputs: Iterable, *, kind: str) -> int:
     if kind == "results":
         return merge_tables(out_csv, inputs)
     if kind == "timing":
-        from .timing import TIMING_COLUMNS
-
         return merge_tables(out_csv, inputs, columns=TIMING_COLUMNS, sort=TIMING_SORT)
     raise ValueError(f"merge_stage: kind must be 'results' or 'timing'; got {kind!r}")

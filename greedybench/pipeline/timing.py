@@ -24,14 +24,14 @@ from typing import Any, Callable, List
 
 import torch
 
-__all__ = ["TimingResult", "time_call", "sync", "timing_stage", "TIMING_COLUMNS"]
+from ..datasets import make_instance
+from ..registry import ProblemBatch, load_variant, run_solver
+from ..storage import provenance, set_threads, write_csv
+from .config import cell_sizes
+from .generate import DTYPES, _family_kwargs
+from .tables import TIMING_COLUMNS
 
-TIMING_COLUMNS = (
-    "solver", "entry", "solver_version", "params", "family", "ensemble", "signal", "amplitude",
-    "sweep", "m", "N", "s", "batch_size", "warmup", "repeats", "median_s", "iqr_s", "min_s",
-    "time_per_problem_s", "device", "dtype", "torch_version", "numpy_version",
-    "greedybench_version", "git_commit", "threads", "host",
-)
+__all__ = ["TimingResult", "time_call", "sync", "timing_stage", "TIMING_COLUMNS"]
 
 
 def sync(device) -> None:
@@ -87,14 +87,6 @@ def timing_stage(out_csv, *, entry: str, params_json: str, solver_files=(), vers
                  batch_sizes: List[int], N_for_batch: int, repeats: int, warmup: int, seed: int,
                  device: str, dtype: str, threads: int) -> None:
     """Time one solver variant vs N (batch ``batch_for_N``) and vs batch size (N ``N_for_batch``)."""
-    from greedybench.datasets import make_instance
-
-    from ..registry import ProblemBatch, run_solver
-    from .plan import load_variant
-    from .config import cell_sizes
-    from .generate import DTYPES, _family_kwargs
-    from ..storage import provenance, set_threads, write_csv
-
     set_threads(threads)
     variant = load_variant(entry, params_json, solver_files, version)
     prov = provenance(device, dtype)

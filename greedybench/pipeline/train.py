@@ -22,11 +22,18 @@ figure (results/tables/training/{variant}/{set}/):
 from __future__ import annotations
 
 import inspect
+import io
 import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
+
+from ..datasets import load_instance
+from ..registry import ProblemBatch, SolverContractError, load_variant
+from ..storage import atomic_write_bytes, read_csv, set_threads, write_csv
+from .core import load_state
+from .generate import read_manifest
 
 __all__ = ["train_stage", "training_tables_stage", "LOSS_COLUMNS", "WEIGHT_COLUMNS", "ERROR_COLUMNS"]
 
@@ -38,8 +45,6 @@ _HISTORY_TYPES = {"epoch": torch.int64, "train_loss": torch.float64, "val_loss":
 
 
 def _read_history(path: Path) -> Optional[dict]:
-    from ..storage import read_csv
-
     if not path.is_file():
         return None
     rows = read_csv(path)
@@ -56,15 +61,6 @@ def train_stage(out_model, *, trainval_dir, entry: str, params_json: str, solver
     """Train one trained variant on a training set's train/val split and save its state (with the
     loss history) atomically. ``options`` (training.options + the solver's train_options) go to
     ``train`` when it declares them or takes ``**kwargs`` (the nets' TrainConfig fields)."""
-    import io as _io
-
-    from greedybench.datasets import load_instance
-
-    from ..registry import ProblemBatch, SolverContractError
-    from .generate import read_manifest
-    from ..storage import atomic_write_bytes, set_threads
-    from .plan import load_variant
-
     set_threads(threads)
     variant = load_variant(entry, params_json, solver_files, version)
     files = {it["split"]: Path(trainval_dir) / it["file"] for it in read_manifest(trainval_dir)["instances"]}
@@ -90,10 +86,10 @@ def train_stage(out_model, *, trainval_dir, entry: str, params_json: str, solver
                                   f"got {type(state).__name__}")
     if history is not None:
         state = dict(state, history=history)
-    buf = _io.BytesIO()
+    buf = io.BytesIO()
     torch.save(state, buf)
     try:
-        torch.load(_io.BytesIO(buf.getvalue()), weights_only=True)
+        torch.load(io.BytesIO(buf.getvalue()), weights_only=True)
     except Exception as exc:  # noqa: BLE001
         raise SolverContractError(f"{where}: the state must hold only tensors and plain Python values "
                                   f"(torch.load(weights_only=True) refuses it: {exc})") from exc
@@ -113,10 +109,6 @@ def _weights(state: dict) -> Optional[torch.Tensor]:
 def training_tables_stage(out_loss, out_weights, out_errors, *, model, data, runs: Sequence[str], net: str,
                           training_set: str = "") -> dict:
     """Write loss.csv, weights.csv and errors.csv (module docstring); returns their row counts."""
-    from .generate import read_manifest
-    from ..storage import read_csv, write_csv
-    from .solve import load_state
-
     state = load_state(model, "cpu")
     hist = state.get("history") or {}
     loss_rows = [{k: (v[i].item() if k in hist else None) for k, v in hist.items() if k in LOSS_COLUMNS}
@@ -130,8 +122,6 @@ def training_tables_stage(out_loss, out_weights, out_errors, *, model, data, run
     T = None
     for item in read_manifest(data)["instances"]:
         if item.get("split") == "train":
-            from greedybench.datasets import load_instance
-
             T = load_instance(Path(data) / item["file"], device="cpu").meta.get("T")
     hidden = set(T or [])
     w_rows = [] if w is None else [{"index": i, "weight": float(w[i]), "in_hidden_set": i in hidden}

@@ -4,9 +4,9 @@ import re
 from snakemake.utils import update_config
 
 from greedybench.datasets.instance import FORMAT_VERSION, GENERATOR_VERSION
-from greedybench.pipeline.config import CONFIG_DIR, load_config, validate_config
+from greedybench.pipeline.config import BOUNDED, CONFIG_DIR, check_fig2, fig2_enabled as _fig2_on, load_config, validate_config
 from greedybench.pipeline.plan import Plan
-from greedybench.pipeline.soft_vs_hard import BOUNDED, check_fig2, code_version, fig2_enabled as _fig2_on
+from greedybench.pipeline.soft_vs_hard import code_version
 from greedybench.pipeline.tables import TABLE_VERSION
 
 # No --configfile: the embedded default, with any --config key=value on top. A --configfile is a

@@ -5,7 +5,8 @@
 # (--forcerun: in a fresh checkout the committed table looks up to date to Snakemake; the solve
 # jobs still rerun only where their output is missing or their solver's version changed).
 # It reads config/leaderboard.yaml whatever --configfile the experiment uses. Each job is one call
-# into greedybench.leaderboard (python -m greedybench.leaderboard instances|solve|aggregate).
+# into greedybench.leaderboard through the greedybench command (`greedybench leaderboard
+# instances|solve|aggregate`, run as `python -m greedybench` with the workflow's interpreter).
 import json as _lb_json
 import sys as _lb_sys
 
@@ -52,7 +53,7 @@ rule leaderboard_instances:
         job=_lb_family_params,
     threads: 1
     shell:
-        "{LB_PY:q} -m greedybench.leaderboard instances --grid {LB_GRID_FILE:q} --family {wildcards.lbfamily} "
+        "{LB_PY:q} -m greedybench leaderboard instances --grid {LB_GRID_FILE:q} --family {wildcards.lbfamily} "
         "--out {output.instances:q} > {log:q} 2>&1"
 
 
@@ -69,7 +70,7 @@ rule leaderboard_solve:
         solver=_lb_solver_params,
     threads: 1
     shell:
-        "{LB_PY:q} -m greedybench.leaderboard solve --grid {LB_GRID_FILE:q} --entry {params.solver[entry]} "
+        "{LB_PY:q} -m greedybench leaderboard solve --grid {LB_GRID_FILE:q} --entry {params.solver[entry]} "
         "--params-json {params.solver[params_json]:q} --version {params.solver[version]} "
         "--instances results/leaderboard/instances --out {output.cells:q} > {log:q} 2>&1"
 
@@ -88,5 +89,5 @@ rule leaderboard:
         grid=LB_GRID.sha,
         status=_lb_status_json,
     shell:
-        "{LB_PY:q} -m greedybench.leaderboard aggregate --grid {LB_GRID_FILE:q} --status-json {params.status:q} "
+        "{LB_PY:q} -m greedybench leaderboard aggregate --grid {LB_GRID_FILE:q} --status-json {params.status:q} "
         "--out {output.table:q} --rows-out {output.rows:q} {input.cells:q} > {log:q} 2>&1"

@@ -36,6 +36,7 @@ import math
 import os
 import stat
 import struct
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -120,7 +121,7 @@ def save_instance(inst: Instance, path) -> Path:
 
 _READ_ERRORS = (OSError, ValueError, EOFError, KeyError, RuntimeError, zipfile.BadZipFile,
                 zipfile.LargeZipFile, NotImplementedError, SyntaxError, OverflowError, MemoryError,
-                TypeError, IndexError, RecursionError, struct.error, zlib.error)
+                TypeError, IndexError, RecursionError, struct.error, zlib.error, tokenize.TokenError)
 #: largest .npy header accepted (save_instance writes 128 bytes; numpy's own limit is 10000)
 MAX_HEADER_BYTES = 4096
 _SHAPE_KEYS = ("m", "N", "s", "batch")

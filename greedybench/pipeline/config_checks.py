@@ -355,7 +355,8 @@ def check_solver_parameters(cfg: dict, entries: dict, cell_sizes) -> None:
 
 def check_train_options(cfg: dict, entries: dict) -> None:
     """``training.options`` and ``solvers.<net>.train_options``: reserved keys refused, TrainConfig
-    fields validated, keys that no trained solver's ``train`` takes refused (typos)."""
+    fields validated, keys that are neither a TrainConfig field nor an argument of a trained solver's
+    ``train`` refused (typos such as ``epoch``)."""
     from ..train import TrainConfig
 
     tr = cfg["training"]
@@ -371,11 +372,7 @@ def check_train_options(cfg: dict, entries: dict) -> None:
             if k in _RESERVED_TRAIN:
                 alt = _RESERVED_TRAIN[k]
                 raise ConfigCheckError(f"{prefix}.{k}", "is set by the pipeline" + (f"; use {alt}" if alt else ""))
-            takes = False
-            for _, e in users:
-                sig = inspect.signature(e.train).parameters
-                var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.values())
-                takes |= k in sig or (var_kw and k in fields)
+            takes = k in fields or any(k in inspect.signature(e.train).parameters for _, e in users)
             if not takes:
                 raise ConfigCheckError(f"{prefix}.{k}", f"no trained solver here takes {k!r} (TrainConfig "
                                                         f"fields: {', '.join(sorted(fields))})")

@@ -20,6 +20,9 @@ Reproducibility and resumption
   and ``result.json`` (best epoch, losses, time).
 * Every ``.pt`` file is a plain dict of tensors and Python scalars (``torch.save``), loadable with
   ``torch.load(..., weights_only=True)``; no pickled classes.
+* ``last.pt`` records what it was trained for (model, state shapes and dtypes, the operator's and
+  the data's SHA-256) and a SHA-256 of its contents (``greedybench._checkpoint``): resume refuses a
+  checkpoint for another problem or model, a damaged one, NaN weights and malformed fields.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validation import GreedybenchError, InvalidParameterError, ShapeError, check_option
+from ._checkpoint import CheckpointError, check_training_checkpoint, compare_trained_for, seal, trained_for
+from ._validation import InvalidParameterError, ShapeError, check_option
 from .storage import atomic_write_bytes, atomic_write_text
 
 __all__ = [
@@ -49,10 +53,6 @@ __all__ = [
 _CALLER = "greedybench.train"
 _OPTIMIZERS = ("rmsprop", "adam", "sgd")
 _LOSSES = ("vector_mse", "mse")
-
-
-class CheckpointError(GreedybenchError, ValueError):
-    """A checkpoint is missing, unreadable, or does not fit the model / the run it should resume."""
 
 
 # --------------------------------------------------------------------------------------------- #
@@ -411,29 +411,32 @@ def train(model: nn.Module, train_data, val_data, config: Optional[TrainConfig] 
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         last = out / "last.pt"
+        for_now = json.dumps(trained_for(model, (Y, X), (Yv, Xv)), sort_keys=True)
         if resume and last.exists():
+            src = repr(str(last))
             ck = _torch_load(last)
+            saved_cfg = check_training_checkpoint(ck, f"{_CALLER}: checkpoint {src}")
+            compare_trained_for(ck["trained_for"], json.loads(for_now), f"{_CALLER}: cannot resume: checkpoint {src}")
+            mismatch = _config_mismatch(saved_cfg, cfg)
+            if mismatch:
+                raise CheckpointError(
+                    f"{_CALLER}: cannot resume from {src}: its TrainConfig differs in "
+                    f"{mismatch} (only {list(TrainConfig._RESUMABLE_CHANGES)} may change); "
+                    "use resume=False or another out_dir.")
+            load_model(model, ck["model"])
+            _check_fits(model, ck["best_model"], f"{src} (best weights)")
             try:
-                saved_cfg = json.loads(ck["config"])
-                mismatch = _config_mismatch(saved_cfg, cfg)
-                if mismatch:
-                    raise CheckpointError(
-                        f"{_CALLER}: cannot resume from {str(last)!r}: its TrainConfig differs in "
-                        f"{mismatch} (only {list(TrainConfig._RESUMABLE_CHANGES)} may change); "
-                        "use resume=False or another out_dir.")
-                load_model(model, ck["model"])
-                _check_fits(model, ck["best_model"], f"{str(last)!r} (best weights)")
                 opt.load_state_dict(ck["optimizer"])
                 sched.load_state_dict(ck["scheduler"])
                 torch.set_rng_state(ck["rng"])
                 history = _history_from_tensors(ck["history"])
-                best_val, best_epoch = float(ck["best_val"]), int(ck["best_epoch"])
-                best_state = {k: v.clone() for k, v in ck["best_model"].items()}
-                start_epoch = int(ck["epoch"])
-                prior_time = float(ck.get("train_time_s", 0.0))
-            except KeyError as exc:
-                raise CheckpointError(f"{_CALLER}: {str(last)!r} is not a training checkpoint "
-                                      f"(missing entry {exc}).") from exc
+            except (KeyError, ValueError, TypeError, RuntimeError, IndexError, AttributeError) as exc:
+                raise CheckpointError(f"{_CALLER}: checkpoint {src} has a malformed optimizer, scheduler, rng "
+                                      f"or history entry ({type(exc).__name__}: {exc}); use resume=False.") from exc
+            best_val, best_epoch = float(ck["best_val"]), int(ck["best_epoch"])
+            best_state = {k: v.clone() for k, v in ck["best_model"].items()}
+            start_epoch = int(ck["epoch"])
+            prior_time = float(ck.get("train_time_s", 0.0))
         meta = {"train_config": cfg.to_dict(), "model": _model_description(model),
                 "n_train": n, "n_val": int(Yv.shape[0]),
                 "n_test": None if test_data is None else int(test_data[0].shape[0]),
@@ -447,8 +450,8 @@ def train(model: nn.Module, train_data, val_data, config: Optional[TrainConfig] 
               "epoch": epoch_done, "best_val": best_val, "best_epoch": best_epoch,
               "best_model": best_state, "history": _history_to_tensors(history),
               "rng": torch.get_rng_state(), "config": json.dumps(cfg.to_dict()),
-              "train_time_s": prior_time + time.perf_counter() - t0}
-        _atomic_save(ck, out / "last.pt")
+              "train_time_s": prior_time + time.perf_counter() - t0, "trained_for": for_now}
+        _atomic_save(seal(ck), out / "last.pt")
         _write_csv(out / "losses.csv", history)
 
     bar = None

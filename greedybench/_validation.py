@@ -209,7 +209,7 @@ def check_int(name: str, value, *, caller: str, low: int = 1, high: Optional[int
               high_name: str = "") -> int:
     """An integer in [low, high]; bools and floats are refused."""
     if isinstance(value, torch.Tensor) and value.dim() == 0 and not value.is_floating_point():
-        value = int(value)
+        value = int(check_dense(value, name, caller))
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InvalidParameterError(_fail(caller, name, "an integer", repr(value)))
     value = int(value)

@@ -12,8 +12,8 @@ import torch
 
 import greedybench as gb
 from greedybench._timeout import EXIT_CODE, JobTimeoutError, time_limit
-from greedybench._validation import (DeviceError, InvalidParameterError, NonFiniteError, check_positive,
-                                     check_problem)
+from greedybench._validation import (DeviceError, InvalidParameterError, NonFiniteError, check_int,
+                                     check_positive, check_problem)
 from greedybench.nn import OMPNet
 from greedybench.storage import job_log
 
@@ -66,6 +66,8 @@ def test_meta_tensors_are_refused_clearly(which):
 def test_meta_and_sparse_scalars_and_operators():
     with pytest.raises(DeviceError, match="meta tensor"):
         check_positive("tau", torch.tensor(1.0, device="meta"), caller="soft_omp")
+    with pytest.raises(DeviceError, match="n_iter must be a tensor with data"):
+        check_int("n_iter", torch.tensor(3, device="meta"), caller="iht")
     A, _ = _problem()
     with pytest.raises(InvalidParameterError, match="dense"):
         OMPNet(A.to_sparse(), 2)

@@ -122,9 +122,8 @@ def test_bad_solver_parameter_value_is_refused_at_load(solver, params, key):
     assert "m = " in msg and "N = " in msg           # where it would have run
 
 
-def test_size_dependent_bound_uses_the_smallest_cell():
-    # tiny's smallest phase cell: N = 32, delta = 0.5 -> m = 16; cosamp's n_iter has no upper bound,
-    # but soft-vs-hard pair parameters reach both solvers of the pair
+def test_soft_vs_hard_pair_parameters_are_probed_at_load():
+    # a pair's shared parameters reach both of its solvers
     cfg = tiny()
     cfg["soft_vs_hard"]["pairs"][1]["parameters"] = {"n_iter": 0}
     refused(cfg, "soft_vs_hard.pairs[1].parameters")

@@ -160,12 +160,17 @@ def test_cuda_without_a_gpu_is_refused(monkeypatch):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(config_checks.shutil, "which", lambda name: None)
     monkeypatch.delenv("GREEDYBENCH_SKIP_DEVICE_CHECK", raising=False)
     cfg = tiny()
     cfg["device"] = "cuda"
     assert "no CUDA device" in refused(cfg, "device", check_solvers=False)
     monkeypatch.setenv("GREEDYBENCH_SKIP_DEVICE_CHECK", "1")
     validate_config(cfg, check_solvers=False)
+    monkeypatch.delenv("GREEDYBENCH_SKIP_DEVICE_CHECK")
+    monkeypatch.setattr(config_checks.shutil, "which", lambda name: "/usr/bin/sbatch")   # a submit host
+    with pytest.warns(UserWarning, match="Slurm submit"):
+        validate_config(cfg, check_solvers=False)
 
 
 def test_huge_grid_is_refused_naming_its_size(monkeypatch):

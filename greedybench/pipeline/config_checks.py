@@ -24,6 +24,7 @@ import json
 import math
 import os
 import re
+import shutil
 import warnings
 from typing import Any, Dict, Iterable, Optional
 
@@ -137,13 +138,18 @@ def check_parameter_lists(cfg: dict) -> None:
 
 
 def check_device(device: str) -> None:
-    """``cuda`` needs a CUDA device on this machine (``GREEDYBENCH_SKIP_DEVICE_CHECK=1`` skips the
-    check, e.g. on a submit host without a GPU whose jobs run on GPU nodes)."""
+    """``cuda`` needs a CUDA device on this machine. ``GREEDYBENCH_SKIP_DEVICE_CHECK=1`` skips the
+    check; on a Slurm submit host (``sbatch`` on the PATH), whose jobs run on GPU nodes, a missing
+    GPU is a warning (the jobs check their device themselves)."""
     if device != "cuda" or os.environ.get("GREEDYBENCH_SKIP_DEVICE_CHECK") == "1":
         return
     import torch
 
     if not torch.cuda.is_available():
+        if shutil.which("sbatch"):
+            warnings.warn("config device 'cuda' but no CUDA device on this (Slurm submit) host: the jobs "
+                          "must land on GPU nodes", UserWarning, stacklevel=3)
+            return
         raise ConfigCheckError("device", "'cuda' but torch finds no CUDA device here "
                                          "(torch.cuda.is_available() is False); use 'auto' (cuda when "
                                          "available, else cpu) or 'cpu'. On a submit host without a GPU "

@@ -76,7 +76,8 @@ def time_limit(seconds: Optional[float], *, what: str = "job", grace_s: float = 
     def watchdog():
         if done.wait(seconds + (grace_s if in_main else 0.0)):
             return
-        text = f"greedybench: {message}; it did not stop{' ' + format(grace_s, 'g') + ' s after the alarm' if in_main else ''}: ending the process (exit status {EXIT_CODE}).\n"
+        after = f" {grace_s:g} s after the alarm" if in_main else ""
+        text = f"greedybench: {message}; it did not stop{after}: ending the process (exit status {EXIT_CODE}).\n"
         for stream in {id(s): s for s in (sys.stderr, sys.__stderr__) if s is not None}.values():
             try:
                 stream.write(text)

@@ -284,7 +284,7 @@ def _tightest(sizes: dict) -> dict:
     return out
 
 
-def _probe(entry, params: dict, sizes: dict, key_of, where_of) -> None:
+def _probe(entry, params: dict, sizes: dict, key_of) -> None:
     """Call ``entry.solve`` on an empty batch (B = 0) at each size: parameter errors surface."""
     import torch
 
@@ -298,7 +298,7 @@ def _probe(entry, params: dict, sizes: dict, key_of, where_of) -> None:
             entry.solve(problem, **kwargs)
         except (InvalidParameterError, TypeError) as exc:
             raise ConfigCheckError(key_of(str(exc)), f"{entry.name} refuses {params} at m = {m}, N = {N}, "
-                                                     f"s = {s} ({where_of(where)}): {exc}") from exc
+                                                     f"s = {s} ({where}): {exc}") from exc
         except Exception:  # noqa: BLE001 - not a parameter error: the job reports it, with its data
             pass
 
@@ -342,7 +342,7 @@ def check_solver_parameters(cfg: dict, entries: dict, cell_sizes) -> None:
         except GreedybenchError as exc:
             raise ConfigCheckError(f"solvers.{name}.parameters", str(exc)) from exc
         for v in variants:
-            _probe(e, v.params, sizes, lambda err, v=v: _param_key(name, err, v.params), str)
+            _probe(e, v.params, sizes, lambda err, v=v: _param_key(name, err, v.params))
     if sv["enabled"]:
         size = {(sv["m"], sv["N"], sv["s"], dt(sv["family"])): "soft_vs_hard"}
         for i, pair in enumerate(sv["pairs"]):
@@ -356,7 +356,7 @@ def check_solver_parameters(cfg: dict, entries: dict, cell_sizes) -> None:
                 if role == "soft":
                     params["tau"] = float(sv["tau"][0])
                 key = f"soft_vs_hard.pairs[{i}].parameters"
-                _probe(e, params, size, lambda err, k=key: k, str)
+                _probe(e, params, size, lambda err, k=key: k)
 
 
 def check_train_options(cfg: dict, entries: dict) -> None:

@@ -41,9 +41,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checkpoint import CheckpointError, check_training_checkpoint, compare_trained_for, seal, trained_for
+from ._checkpoint import (CheckpointError, _atomic_save, _check_fits, _plain_state, _torch_load,
+                          check_training_checkpoint, compare_trained_for, load_model, load_state_dict,
+                          save_state_dict, seal, trained_for)
 from ._validation import InvalidParameterError, ShapeError, check_option
-from .storage import atomic_write_bytes, atomic_write_text
+from .storage import atomic_write_text
 
 __all__ = [
     "CheckpointError", "TrainConfig", "TrainResult", "train", "evaluate", "predict",
@@ -177,88 +179,6 @@ class TrainResult:
                 "epochs_run": self.epochs_run,
                 "resumed_from": self.resumed_from, "epochs": self.config.epochs,
                 "skipped_steps": int(sum(self.history.get("skipped_steps", [])))}
-
-
-# --------------------------------------------------------------------------------------------- #
-# atomic, weights-only file I/O
-# --------------------------------------------------------------------------------------------- #
-def _atomic_save(obj, path: Path) -> None:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-
-def _plain_state(model_or_state) -> dict:
-    sd = model_or_state.state_dict() if isinstance(model_or_state, nn.Module) else model_or_state
-    return {k: v.detach().clone() for k, v in sd.items()}
-
-
-def save_state_dict(model_or_state, path) -> Path:
-    """Atomically save a model's plain state dict (dict of tensors) to ``path``."""
-    path = Path(path)
-    _atomic_save(_plain_state(model_or_state), path)
-    return path
-
-
-def _torch_load(path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{_CALLER}: checkpoint file {str(path)!r} does not exist.")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupted, truncated, or pickled classes
-        raise CheckpointError(f"{_CALLER}: cannot read checkpoint {str(path)!r} as a plain "
-                              f"(weights_only) state dict: {exc}") from exc
-    if not isinstance(obj, dict):
-        raise CheckpointError(f"{_CALLER}: checkpoint {str(path)!r} holds a {type(obj).__name__}, "
-                              "not a dict of tensors.")
-    return obj
-
-
-def _check_fits(model: nn.Module, state: dict, source: str) -> None:
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{_CALLER}: checkpoint {source} does not fit {type(model).__name__}: "
-            f"missing keys {missing}, unexpected keys {unexpected}.")
-    for k, v in expected.items():
-        got = state[k]
-        if not isinstance(got, torch.Tensor):
-            raise CheckpointError(f"{_CALLER}: checkpoint {source}: entry {k!r} is a "
-                                  f"{type(got).__name__}, not a tensor.")
-        if tuple(got.shape) != tuple(v.shape):
-            raise CheckpointError(
-                f"{_CALLER}: checkpoint {source} does not fit {type(model).__name__}: {k!r} has shape "
-                f"{tuple(got.shape)} in the checkpoint but {tuple(v.shape)} in the model "
-                "(different N, m, number of layers or tied/untied weights?).")
-        if got.is_complex() != v.is_complex():
-            raise CheckpointError(f"{_CALLER}: checkpoint {source}: {k!r} is "
-                                  f"{'complex' if got.is_complex() else 'real'} in the checkpoint but "
-                                  f"{'complex' if v.is_complex() else 'real'} in the model.")
-
-
-def load_state_dict(path) -> dict:
-    """The plain model state dict stored at ``path`` (``best.pt``, or the model part of ``last.pt``)."""
-    obj = _torch_load(path)
-    if "model" in obj and isinstance(obj["model"], dict) and "optimizer" in obj:
-        obj = obj["model"]
-    return obj
-
-
-def load_model(model: nn.Module, path_or_state) -> nn.Module:
-    """Load weights into ``model`` in place from a file or a state dict, with a clear error if the
-    checkpoint is missing or does not fit (``CheckpointError``). Returns the model."""
-    if isinstance(path_or_state, dict):
-        state, source = path_or_state, "(state dict)"
-    else:
-        state, source = load_state_dict(path_or_state), repr(str(path_or_state))
-    _check_fits(model, state, source)
-    ref = model.state_dict()
-    model.load_state_dict({k: v.to(device=ref[k].device, dtype=ref[k].dtype) for k, v in state.items()})
-    return model
 
 
 # --------------------------------------------------------------------------------------------- #

@@ -182,8 +182,9 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> np.n
             raise InstanceFileError(
                 f"{where}: array {name!r} declares shape {shape} of {dtype} ({count * dtype.itemsize} "
                 f"bytes) but its member holds {body} bytes of data (corrupt or forged header).")
-        data = fh.read(body)                 # the CRC-32 of the member is checked at its end
-        if len(data) != body:
+        data = bytearray(body)               # writable: the tensors share it, no second copy
+        got = fh.readinto(data)              # the CRC-32 of the member is checked at its end
+        if got != body or fh.read(1):
             raise EOFError(f"member {info.filename!r} is truncated")
     arr = np.frombuffer(data, dtype=dtype, count=count)
     return arr.reshape(shape, order="F" if fortran else "C")
@@ -342,7 +343,7 @@ def load_instance(path, *, device="cpu", expect: Optional[dict] = None) -> Insta
             f"{where}: checksum mismatch (stored sha256 {expected[:12]}..., contents hash to "
             f"{actual[:12]}...): the file was modified or damaged after it was written.")
     meta = {k: v for k, v in meta.items() if k != "sha256"}
-    tensors = {k: torch.from_numpy(v.astype(v.dtype.newbyteorder("="), copy=True)) for k, v in arrays.items()}
+    tensors = {k: torch.from_numpy(v.astype(v.dtype.newbyteorder("="), copy=False)) for k, v in arrays.items()}
     try:
         inst = Instance(meta=meta, **tensors)
     except GreedybenchError as exc:

@@ -71,6 +71,8 @@ def real_dtype(dtype: torch.dtype) -> torch.dtype:
 def check_operator(A, *, caller: str) -> torch.Tensor:
     """A 2-D float or complex tensor (m, N) shared by the batch (the operator of a learned model),
     detached and copied so that the model owns it."""
+    if isinstance(A, torch.Tensor):
+        check_dense(A, "A", caller)
     if not isinstance(A, torch.Tensor) or A.dim() != 2:
         raise ShapeError(f"{caller}: A must be a 2-D tensor (m, N) shared by the batch; got "
                          f"{tuple(A.shape) if isinstance(A, torch.Tensor) else type(A).__name__}.")
@@ -101,9 +103,22 @@ def check_finite(t: torch.Tensor, name: str, caller: str) -> None:
         raise NonFiniteError(f"{caller}: {name} contains non-finite values ({n_nan} NaN, {n_inf} Inf).")
 
 
+def check_dense(t: torch.Tensor, name: str, caller: str) -> torch.Tensor:
+    """A dense (strided) tensor that holds data: sparse layouts and meta tensors are refused (the
+    checks below, and the kernels, need the values)."""
+    if t.layout != torch.strided:
+        raise InvalidParameterError(_fail(caller, name, "a dense (strided) tensor", f"layout {t.layout}")
+                                    + " Convert it with .to_dense().")
+    if t.is_meta:
+        raise DeviceError(_fail(caller, name, "a tensor with data (on cpu or cuda)",
+                                "a meta tensor (shape only, no values)"))
+    return t
+
+
 def _check_tensor(t, name: str, caller: str) -> torch.Tensor:
     if not isinstance(t, torch.Tensor):
         raise InvalidParameterError(_fail(caller, name, "a torch.Tensor", type(t).__name__))
+    check_dense(t, name, caller)
     if t.dtype not in SUPPORTED_DTYPES:
         raise DTypeError(
             _fail(caller, f"{name}.dtype", "float32, float64, complex64 or complex128", t.dtype)
@@ -170,6 +185,7 @@ def check_weights(weights, *, B: int, N: int, dtype, device, caller: str):
             weights = torch.as_tensor(weights)
         except (TypeError, ValueError, RuntimeError) as exc:
             raise InvalidParameterError(_fail(caller, "weights", "a real tensor", type(weights).__name__)) from exc
+    check_dense(weights, "weights", caller)
     if weights.is_complex() or not (weights.is_floating_point() or weights.dtype in (torch.int32, torch.int64, torch.bool)):
         raise DTypeError(_fail(caller, "weights.dtype", "real", weights.dtype))
     if weights.shape not in ((N,), (B, N)):
@@ -177,16 +193,23 @@ def check_weights(weights, *, B: int, N: int, dtype, device, caller: str):
                                tuple(weights.shape)), expected=f"({N},) or ({B}, {N})", got=tuple(weights.shape))
     if weights.device != torch.device(device) and weights.device.type != torch.device(device).type:
         raise DeviceError(_fail(caller, "weights.device", f"A.device = {device}", weights.device))
-    weights = weights.to(dtype=dtype, device=device)
-    check_finite(weights, "weights", caller)
-    return weights
+    if weights.is_floating_point():
+        check_finite(weights, "weights", caller)          # before the cast: NaN/Inf as given
+    cast = weights.to(dtype=dtype, device=device)
+    if not all_finite(cast):                              # finite before, Inf after: overflow
+        big = float(weights.detach().abs().max())
+        raise NonFiniteError(
+            f"{caller}: weights overflow on the cast to {dtype} (A's precision): max |weight| = {big:.3g} "
+            f"> {torch.finfo(dtype).max:.3g}. Rescale the weights (selection is scale-invariant) or use "
+            f"{'float64' if dtype == torch.float32 else 'smaller values'}.")
+    return cast
 
 
 def check_int(name: str, value, *, caller: str, low: int = 1, high: Optional[int] = None,
               high_name: str = "") -> int:
     """An integer in [low, high]; bools and floats are refused."""
     if isinstance(value, torch.Tensor) and value.dim() == 0 and not value.is_floating_point():
-        value = int(value)
+        value = int(check_dense(value, name, caller))
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InvalidParameterError(_fail(caller, name, "an integer", repr(value)))
     value = int(value)
@@ -199,6 +222,7 @@ def check_int(name: str, value, *, caller: str, low: int = 1, high: Optional[int
 def check_positive(name: str, value, *, caller: str, allow_zero: bool = False):
     """A finite float > 0 (or >= 0), as a Python float or a 0-dim real tensor (kept, for autograd)."""
     if isinstance(value, torch.Tensor):
+        check_dense(value, name, caller)
         if value.numel() != 1 or value.is_complex():
             raise InvalidParameterError(_fail(caller, name, "a real scalar", f"tensor of shape {tuple(value.shape)}"))
         v = float(value.detach())

@@ -190,15 +190,22 @@ def read_csv(path) -> List[Dict[str, str]]:
 
 
 @contextlib.contextmanager
-def job_log(path):
-    """Send this job's stdout/stderr (Python level) to ``path``; log a traceback on failure."""
+def job_log(path, timeout_s=None):
+    """Send this job's stdout/stderr (Python level) to ``path``; log a traceback on failure.
+    ``timeout_s``: wall-clock limit of the job (None: ``GREEDYBENCH_JOB_TIMEOUT_S`` if set, else
+    none), enforced by :func:`greedybench._timeout.time_limit`."""
+    from ._timeout import time_limit, timeout_from_env  # local: storage itself stays torch-free
+
+    limit = timeout_s if timeout_s is not None else timeout_from_env()
     if path is None:
-        yield
+        with time_limit(limit):
+            yield
         return
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
         try:
-            yield
+            with time_limit(limit, what=f"job (log {path})"):
+                yield
         except BaseException:
             traceback.print_exc(file=fh)
             fh.flush()

@@ -20,6 +20,9 @@ Reproducibility and resumption
   and ``result.json`` (best epoch, losses, time).
 * Every ``.pt`` file is a plain dict of tensors and Python scalars (``torch.save``), loadable with
   ``torch.load(..., weights_only=True)``; no pickled classes.
+* ``last.pt`` records what it was trained for (model, state shapes and dtypes, the operator's and
+  the data's SHA-256) and a SHA-256 of its contents (``greedybench._checkpoint``): resume refuses a
+  checkpoint for another problem or model, a damaged one, NaN weights and malformed fields.
 """
 
 from __future__ import annotations
@@ -38,8 +41,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validation import GreedybenchError, InvalidParameterError, ShapeError, check_option
-from .storage import atomic_write_bytes, atomic_write_text
+from ._checkpoint import (CheckpointError, _atomic_save, _check_fits, _plain_state, _torch_load,
+                          check_training_checkpoint, compare_trained_for, load_model, load_state_dict,
+                          save_state_dict, seal, trained_for)
+from ._validation import InvalidParameterError, ShapeError, check_option
+from .storage import atomic_write_text
 
 __all__ = [
     "CheckpointError", "TrainConfig", "TrainResult", "train", "evaluate", "predict",
@@ -49,10 +55,6 @@ __all__ = [
 _CALLER = "greedybench.train"
 _OPTIMIZERS = ("rmsprop", "adam", "sgd")
 _LOSSES = ("vector_mse", "mse")
-
-
-class CheckpointError(GreedybenchError, ValueError):
-    """A checkpoint is missing, unreadable, or does not fit the model / the run it should resume."""
 
 
 # --------------------------------------------------------------------------------------------- #
@@ -177,88 +179,6 @@ class TrainResult:
                 "epochs_run": self.epochs_run,
                 "resumed_from": self.resumed_from, "epochs": self.config.epochs,
                 "skipped_steps": int(sum(self.history.get("skipped_steps", [])))}
-
-
-# --------------------------------------------------------------------------------------------- #
-# atomic, weights-only file I/O
-# --------------------------------------------------------------------------------------------- #
-def _atomic_save(obj, path: Path) -> None:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-
-def _plain_state(model_or_state) -> dict:
-    sd = model_or_state.state_dict() if isinstance(model_or_state, nn.Module) else model_or_state
-    return {k: v.detach().clone() for k, v in sd.items()}
-
-
-def save_state_dict(model_or_state, path) -> Path:
-    """Atomically save a model's plain state dict (dict of tensors) to ``path``."""
-    path = Path(path)
-    _atomic_save(_plain_state(model_or_state), path)
-    return path
-
-
-def _torch_load(path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{_CALLER}: checkpoint file {str(path)!r} does not exist.")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupted, truncated, or pickled classes
-        raise CheckpointError(f"{_CALLER}: cannot read checkpoint {str(path)!r} as a plain "
-                              f"(weights_only) state dict: {exc}") from exc
-    if not isinstance(obj, dict):
-        raise CheckpointError(f"{_CALLER}: checkpoint {str(path)!r} holds a {type(obj).__name__}, "
-                              "not a dict of tensors.")
-    return obj
-
-
-def _check_fits(model: nn.Module, state: dict, source: str) -> None:
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{_CALLER}: checkpoint {source} does not fit {type(model).__name__}: "
-            f"missing keys {missing}, unexpected keys {unexpected}.")
-    for k, v in expected.items():
-        got = state[k]
-        if not isinstance(got, torch.Tensor):
-            raise CheckpointError(f"{_CALLER}: checkpoint {source}: entry {k!r} is a "
-                                  f"{type(got).__name__}, not a tensor.")
-        if tuple(got.shape) != tuple(v.shape):
-            raise CheckpointError(
-                f"{_CALLER}: checkpoint {source} does not fit {type(model).__name__}: {k!r} has shape "
-                f"{tuple(got.shape)} in the checkpoint but {tuple(v.shape)} in the model "
-                "(different N, m, number of layers or tied/untied weights?).")
-        if got.is_complex() != v.is_complex():
-            raise CheckpointError(f"{_CALLER}: checkpoint {source}: {k!r} is "
-                                  f"{'complex' if got.is_complex() else 'real'} in the checkpoint but "
-                                  f"{'complex' if v.is_complex() else 'real'} in the model.")
-
-
-def load_state_dict(path) -> dict:
-    """The plain model state dict stored at ``path`` (``best.pt``, or the model part of ``last.pt``)."""
-    obj = _torch_load(path)
-    if "model" in obj and isinstance(obj["model"], dict) and "optimizer" in obj:
-        obj = obj["model"]
-    return obj
-
-
-def load_model(model: nn.Module, path_or_state) -> nn.Module:
-    """Load weights into ``model`` in place from a file or a state dict, with a clear error if the
-    checkpoint is missing or does not fit (``CheckpointError``). Returns the model."""
-    if isinstance(path_or_state, dict):
-        state, source = path_or_state, "(state dict)"
-    else:
-        state, source = load_state_dict(path_or_state), repr(str(path_or_state))
-    _check_fits(model, state, source)
-    ref = model.state_dict()
-    model.load_state_dict({k: v.to(device=ref[k].device, dtype=ref[k].dtype) for k, v in state.items()})
-    return model
 
 
 # --------------------------------------------------------------------------------------------- #
@@ -411,29 +331,32 @@ def train(model: nn.Module, train_data, val_data, config: Optional[TrainConfig] 
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         last = out / "last.pt"
+        for_now = json.dumps(trained_for(model, (Y, X), (Yv, Xv)), sort_keys=True)
         if resume and last.exists():
+            src = repr(str(last))
             ck = _torch_load(last)
+            saved_cfg = check_training_checkpoint(ck, f"{_CALLER}: checkpoint {src}")
+            compare_trained_for(ck["trained_for"], json.loads(for_now), f"{_CALLER}: cannot resume: checkpoint {src}")
+            mismatch = _config_mismatch(saved_cfg, cfg)
+            if mismatch:
+                raise CheckpointError(
+                    f"{_CALLER}: cannot resume from {src}: its TrainConfig differs in "
+                    f"{mismatch} (only {list(TrainConfig._RESUMABLE_CHANGES)} may change); "
+                    "use resume=False or another out_dir.")
+            load_model(model, ck["model"])
+            _check_fits(model, ck["best_model"], f"{src} (best weights)")
             try:
-                saved_cfg = json.loads(ck["config"])
-                mismatch = _config_mismatch(saved_cfg, cfg)
-                if mismatch:
-                    raise CheckpointError(
-                        f"{_CALLER}: cannot resume from {str(last)!r}: its TrainConfig differs in "
-                        f"{mismatch} (only {list(TrainConfig._RESUMABLE_CHANGES)} may change); "
-                        "use resume=False or another out_dir.")
-                load_model(model, ck["model"])
-                _check_fits(model, ck["best_model"], f"{str(last)!r} (best weights)")
                 opt.load_state_dict(ck["optimizer"])
                 sched.load_state_dict(ck["scheduler"])
                 torch.set_rng_state(ck["rng"])
                 history = _history_from_tensors(ck["history"])
-                best_val, best_epoch = float(ck["best_val"]), int(ck["best_epoch"])
-                best_state = {k: v.clone() for k, v in ck["best_model"].items()}
-                start_epoch = int(ck["epoch"])
-                prior_time = float(ck.get("train_time_s", 0.0))
-            except KeyError as exc:
-                raise CheckpointError(f"{_CALLER}: {str(last)!r} is not a training checkpoint "
-                                      f"(missing entry {exc}).") from exc
+            except (KeyError, ValueError, TypeError, RuntimeError, IndexError, AttributeError) as exc:
+                raise CheckpointError(f"{_CALLER}: checkpoint {src} has a malformed optimizer, scheduler, rng "
+                                      f"or history entry ({type(exc).__name__}: {exc}); use resume=False.") from exc
+            best_val, best_epoch = float(ck["best_val"]), int(ck["best_epoch"])
+            best_state = {k: v.clone() for k, v in ck["best_model"].items()}
+            start_epoch = int(ck["epoch"])
+            prior_time = float(ck.get("train_time_s", 0.0))
         meta = {"train_config": cfg.to_dict(), "model": _model_description(model),
                 "n_train": n, "n_val": int(Yv.shape[0]),
                 "n_test": None if test_data is None else int(test_data[0].shape[0]),
@@ -447,8 +370,8 @@ def train(model: nn.Module, train_data, val_data, config: Optional[TrainConfig] 
               "epoch": epoch_done, "best_val": best_val, "best_epoch": best_epoch,
               "best_model": best_state, "history": _history_to_tensors(history),
               "rng": torch.get_rng_state(), "config": json.dumps(cfg.to_dict()),
-              "train_time_s": prior_time + time.perf_counter() - t0}
-        _atomic_save(ck, out / "last.pt")
+              "train_time_s": prior_time + time.perf_counter() - t0, "trained_for": for_now}
+        _atomic_save(seal(ck), out / "last.pt")
         _write_csv(out / "losses.csv", history)
 
     bar = None

@@ -4,7 +4,9 @@ apply a trained state to new problems. Keeps the entry files declaration-only.
 
 A trained state is a plain dict (``torch.load(weights_only=True)`` loads it):
 ``{"model": <class name>, "config": <JSON-able constructor kwargs + TrainConfig>, "state_dict":
-{name: tensor}, "best_epoch": int, "best_val_loss": float}``. The operator buffers (``A``, and
+{name: tensor}, "best_epoch": int, "best_val_loss": float, "sha256": str}``; ``sha256`` is the
+checksum (``greedybench._checkpoint.digest``) of ``model``, ``config`` and ``state_dict``, verified
+by :func:`solve_entry` together with the finiteness of the weights. The operator buffers (``A``, and
 ALISTA's ``W``) are not applied at solve time: the model is rebuilt from the problem's own A and only
 the learned parameters are loaded.
 """
@@ -15,6 +17,7 @@ from typing import Callable, Optional
 
 import torch
 
+from .._checkpoint import check_finite_state, digest
 from .._validation import InvalidParameterError, ShapeError
 from ..train import CheckpointError, TrainConfig, load_model, predict, train
 
@@ -57,8 +60,36 @@ def train_entry(make_model: Callable, model_kwargs: dict, train_batch, val_batch
                 cfg, out_dir=out_dir, progress=progress)
     sd = {k: v.detach().cpu().clone() for k, v in res.model.state_dict().items()
           if k not in _OPERATOR_BUFFERS}
-    return {"model": type(model).__name__, "config": {"model": dict(model_kwargs), "train": cfg.to_dict()},
-            "state_dict": sd, "best_epoch": int(res.best_epoch), "best_val_loss": float(res.best_val_loss)}
+    state = {"model": type(model).__name__, "config": {"model": dict(model_kwargs), "train": cfg.to_dict()},
+             "state_dict": sd, "best_epoch": int(res.best_epoch), "best_val_loss": float(res.best_val_loss)}
+    state["sha256"] = digest({k: state[k] for k in _SEALED})
+    return state
+
+
+_SEALED = ("model", "config", "state_dict")
+
+
+def check_state(state, caller: str) -> dict:
+    """A trained state as :func:`train_entry` returns it: the fields type-checked, the checksum
+    verified (when present: states of older versions have none) and the weights finite."""
+    if not isinstance(state, dict) or not isinstance(state.get("state_dict"), dict):
+        raise CheckpointError(f"{caller}: state must be the dict returned by train (with 'state_dict').")
+    sd = state["state_dict"]
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
+        raise CheckpointError(f"{caller}: malformed trained state: 'state_dict' must map names to tensors.")
+    cfg = state.get("config", {})
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("model", {}), dict):
+        raise CheckpointError(f"{caller}: malformed trained state: 'config' must be a dict with a 'model' dict.")
+    if "sha256" in state:
+        try:
+            actual = digest({k: state.get(k) for k in _SEALED})
+        except CheckpointError as exc:
+            raise CheckpointError(f"{caller}: malformed trained state ({exc}).") from exc
+        if actual != state["sha256"]:
+            raise CheckpointError(f"{caller}: trained state checksum mismatch (stored {str(state['sha256'])[:12]}..., "
+                                  f"contents hash to {actual[:12]}...): the state was damaged or modified after training.")
+    check_finite_state(sd, "the trained weights", f"{caller}: trained state")
+    return state
 
 
 def solve_entry(make_model: Callable, model_kwargs: dict, problem, state: Optional[dict],
@@ -67,8 +98,7 @@ def solve_entry(make_model: Callable, model_kwargs: dict, problem, state: Option
     (None: the untrained net, e.g. Soft-OMP for OMP-Net)."""
     A = _shared_A(problem, caller)
     if state is not None:
-        if not isinstance(state, dict) or "state_dict" not in state:
-            raise CheckpointError(f"{caller}: state must be the dict returned by train (with 'state_dict').")
+        check_state(state, caller)
         model_kwargs = {**state.get("config", {}).get("model", {}), **model_kwargs}
     model = make_model(A, **model_kwargs)
     if state is not None:

@@ -20,12 +20,13 @@ import jsonschema
 import torch
 import yaml
 
-from .._validation import GreedybenchError
 from ..registry import discover
+from . import config_checks as checks
+from .config_checks import ConfigError, check_success, load_yaml
 
 __all__ = ["ConfigError", "REPO", "SCHEMA_PATH", "CONFIG_DIR", "load_config", "validate_config",
            "check_semantics", "cell_sizes", "resolve_device", "config_path", "BOUNDED", "fig2_pairs",
-           "fig2_enabled", "check_fig2", "schema_problem", "fill_defaults"]
+           "fig2_enabled", "check_fig2", "schema_problem", "fill_defaults", "check_success", "load_yaml"]
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -35,10 +36,6 @@ COMPLEX_ENSEMBLES = frozenset({"partial_dft"})
 #: soft_vs_hard.fig2 key of its iterations, of its trials)
 BOUNDED = {"soft_omp": ("OMP", "omp_bound", "omp_iterations", "omp_trials"),
            "soft_iht": ("IHT", "iht_bound", "iht_iterations", "iht_trials")}
-
-
-class ConfigError(GreedybenchError, ValueError):
-    """The configuration is invalid; the message names the offending key."""
 
 
 def _key(path: Iterable) -> str:
@@ -56,17 +53,19 @@ def config_path(name_or_path) -> Path:
     return CONFIG_DIR / f"{name_or_path}.yaml"
 
 
-def load_config(path) -> Dict[str, Any]:
-    """Read and validate a config file (or a name in config/)."""
-    p = config_path(path)
+def _read(p) -> Any:
     try:
-        with open(p) as fh:
-            cfg = yaml.safe_load(fh)
+        return load_yaml(p)
     except OSError as exc:
         raise ConfigError(f"cannot read config file {p}: {exc}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {p} is not valid YAML: {exc}") from exc
-    return validate_config(cfg, source=str(p))
+
+
+def load_config(path) -> Dict[str, Any]:
+    """Read (strict YAML: duplicate keys refused) and validate a config file (or a name in config/)."""
+    p = config_path(path)
+    return validate_config(_read(p), source=str(p))
 
 
 _SCHEMA_CACHE: Dict[str, Any] = {}
@@ -137,14 +136,19 @@ def fill_defaults(data, schema) -> None:
     _fill_defaults(data, schema, schema)
 
 
-def validate_config(cfg, *, source: str = "", check_solvers: bool = True) -> Dict[str, Any]:
+def validate_config(cfg, *, source: str = "", check_solvers: bool = True, files: Iterable = ()) -> Dict[str, Any]:
     """Schema validation, defaults, then :func:`check_semantics`. Returns a new dict.
 
     ``check_solvers=False`` skips the checks that load solver entries (names, availability,
-    parameters, capabilities): the grid alone.
+    parameters and their values, capabilities, training options): the grid alone. ``files``: the
+    YAML files ``cfg`` was read from by someone else (Snakemake's ``--configfile``s), re-read
+    strictly so that a duplicate key is refused there too.
     """
+    for f in files or ():
+        _read(f)
     if not isinstance(cfg, dict):
         raise ConfigError(f"config{f' ({source})' if source else ''} must be a mapping; got {type(cfg).__name__}")
+    checks.check_finite_tree(cfg)
     cfg = copy.deepcopy(cfg)
     schema = _schema()
     problem = schema_problem(cfg, schema, source=source)
@@ -258,8 +262,14 @@ def check_semantics(cfg: Dict[str, Any], *, check_solvers: bool = True) -> None:
             _check_problem("timing", tm["family"], fams[tm["family"]], m, N, s)
     if cfg["report"]["enabled"] and not cfg["figures"]["enabled"]:
         _fail("report.enabled", "the report needs the figures: set figures.enabled to true or report.enabled to false")
+    checks.check_parameter_lists(cfg)
+    checks.check_device(cfg["device"])
+    checks.check_grid_size(cfg, cell_sizes)
     if check_solvers:
         _check_solvers(cfg, pt, tr, sets, baselines, sv, tm, fams, ref)
+        entries = _solver_entries(cfg)
+        checks.check_train_options(cfg, entries)
+        checks.check_solver_parameters(cfg, entries, cell_sizes)
 
 
 def _check_solvers(cfg, pt, tr, sets, baselines, sv, tm, fams, ref):

@@ -226,6 +226,34 @@ def test_solve_stage_is_deterministic(tmp_path):
     assert not list(tmp_path.glob("**/.*tmp*"))  # no temporary file left behind
 
 
+def test_solve_stage_refuses_an_instance_file_in_the_wrong_cell(tmp_path):
+    """A valid instance file copied over another cell of its slice (or from another slice) is
+    refused by name, not solved as if it belonged there (issue 18: duplicated and missing cells)."""
+    import shutil
+
+    from greedybench.datasets import InstanceFileError
+    from greedybench.pipeline.generate import generate_phase_slice
+    from greedybench.pipeline.solve import solve_stage
+
+    paths = write_standins(tmp_path / "standins")
+    fam = {"ensemble": "gaussian", "signal": "uniform", "amplitude": "gaussian"}
+    kw = dict(family_name="gauss", family=fam, N=32, delta=0.5, cells=[(0.1, 16, 2), (0.25, 16, 4)],
+              trials=3, sigma=0.0, dtype="float64")
+    generate_phase_slice(tmp_path / "a", seed=3, **kw)
+    generate_phase_slice(tmp_path / "b", seed=4, **kw)
+    run = dict(experiment="phase", entry="stub_ls", params_json='{"n_iter":1}',
+               solver_files=[str(paths["stub_ls"])], family_name="gauss", family=fam,
+               success={"threshold": 1e-3, "linf_threshold": 1e-2, "support_tol": 1e-6},
+               device="cpu", dtype="float64", threads=1)
+    shutil.copy(tmp_path / "a" / "rho0.1.npz", tmp_path / "a" / "rho0.25.npz")      # another cell
+    with pytest.raises(InstanceFileError, match="s = 2 in the file but 4 expected"):
+        solve_stage(tmp_path / "a.csv", instance_dir=tmp_path / "a", **run)
+    shutil.copy(tmp_path / "a" / "rho0.1.npz", tmp_path / "b" / "rho0.1.npz")       # another seed
+    with pytest.raises(InstanceFileError, match="seed = 3 in the file but 4 expected"):
+        solve_stage(tmp_path / "b.csv", instance_dir=tmp_path / "b", **run)
+    assert not (tmp_path / "a.csv").exists() and not (tmp_path / "b.csv").exists()
+
+
 def test_cli_solve_goes_through_the_solve_core(tmp_path):
     """`greedybench solve` (no slice directory of its own) gives the rows of the solve stage for
     the same instance: same columns, same metrics, only the labels and the timing differ."""

@@ -13,10 +13,11 @@ from typing import Dict, Iterable, Sequence, Tuple
 
 import torch
 
-from ..datasets import Instance, make_instance, save_instance
+from ..datasets import Instance, load_instance, make_instance, save_instance
 from ..storage import atomic_dir, write_json
 
-__all__ = ["generate_phase_slice", "generate_training_data", "read_manifest", "DTYPES", "FAMILY_KEYS"]
+__all__ = ["generate_phase_slice", "generate_training_data", "read_manifest", "load_slice_instance", "DTYPES",
+           "FAMILY_KEYS"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: the keys of a family (config ``families.<name>``) that make its instances
@@ -80,3 +81,18 @@ def read_manifest(instance_dir) -> Dict:
         raise FileNotFoundError(f"{instance_dir}: no manifest.json (an incomplete instance slice; rerun the generate job)")
     with open(path) as fh:
         return json.load(fh)
+
+
+def load_slice_instance(instance_dir, manifest: Dict, item: Dict, family: Dict, *, device: str = "cpu"):
+    """Load one instance of a slice and check that it is the one its place asks for.
+
+    The manifest (N, seed, sigma, dtype), its entry (m, s, and the split of a training set) and the
+    family's keys must match the file's own metadata: a valid file copied into another cell or
+    slice is refused (``datasets.InstanceFileError``) instead of being solved as if it belonged there.
+    """
+    expect = {"N": manifest["N"], "seed": manifest["seed"], "sigma": manifest["sigma"],
+              "dtype": manifest["dtype"], "m": item["m"], "s": item["s"], **_family_kwargs(family)}
+    if "split" in item:
+        expect["split"] = item["split"]
+    path = Path(instance_dir) / item["file"]
+    return load_instance(path, device=device, expect=expect), path

@@ -6,14 +6,12 @@ Each instance of the slice's manifest goes through the one solve core,
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
-from ..datasets import load_instance
 from ..storage import set_threads, write_csv
 from ..registry import load_variant
 from .core import load_state, solve_instance
-from .generate import read_manifest
+from .generate import load_slice_instance, read_manifest
 from .tables import RESULT_COLUMNS
 
 __all__ = ["solve_stage"]
@@ -28,9 +26,10 @@ def solve_stage(out_csv, *, instance_dir, experiment: str, entry: str, params_js
     variant = load_variant(entry, params_json, solver_files, version)
     state = load_state(state_path, device) if state_path else None
     rows = []
-    for item in read_manifest(instance_dir)["instances"]:
-        path = Path(instance_dir) / item["file"]
-        rows += solve_instance(variant, load_instance(path, device=device), state=state, success=success,
+    manifest = read_manifest(instance_dir)
+    for item in manifest["instances"]:
+        inst, path = load_slice_instance(instance_dir, manifest, item, family, device=device)
+        rows += solve_instance(variant, inst, state=state, success=success,
                                device=device, dtype=dtype, experiment=experiment, family_name=family_name,
                                family=family, source=str(path))
     write_csv(out_csv, RESULT_COLUMNS, rows)

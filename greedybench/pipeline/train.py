@@ -33,7 +33,7 @@ from ..datasets import load_instance
 from ..registry import ProblemBatch, SolverContractError, load_variant
 from ..storage import atomic_write_bytes, read_csv, set_threads, write_csv
 from .core import load_state
-from .generate import read_manifest
+from .generate import load_slice_instance, read_manifest
 
 __all__ = ["train_stage", "training_tables_stage", "LOSS_COLUMNS", "WEIGHT_COLUMNS", "ERROR_COLUMNS"]
 
@@ -63,9 +63,11 @@ def train_stage(out_model, *, trainval_dir, entry: str, params_json: str, solver
     ``train`` when it declares them or takes ``**kwargs`` (the nets' TrainConfig fields)."""
     set_threads(threads)
     variant = load_variant(entry, params_json, solver_files, version)
-    files = {it["split"]: Path(trainval_dir) / it["file"] for it in read_manifest(trainval_dir)["instances"]}
-    batches = [ProblemBatch.from_instance(load_instance(files[k], device=device), with_X=True,
-                                          family=family_name, instance=str(files[k])) for k in ("train", "val")]
+    manifest = read_manifest(trainval_dir)
+    loaded = {it["split"]: load_slice_instance(trainval_dir, manifest, it, family or {}, device=device)
+              for it in manifest["instances"]}
+    batches = [ProblemBatch.from_instance(loaded[k][0], with_X=True, family=family_name,
+                                          instance=str(loaded[k][1])) for k in ("train", "val")]
     sig = inspect.signature(variant.entry.train).parameters
     var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.values())
     extra = {k: v for k, v in options.items() if (k in sig or var_kw) and k not in variant.params}

@@ -293,3 +293,43 @@ def test_make_figures_accepts_pipeline_extras(tmp_path):
     agg = pd.read_csv(tmp_path / "f" / figs["soft_vs_hard"]["source_csv"])
     assert len(agg) == 3 and (agg["trials"] == 5).all()
     assert "rel_err <= 0.001" in figs[next(k for k in figs if k.startswith("phase_success"))]["caption"]
+
+
+def _degenerate_results():
+    """omp: every delta fitted except one all-success and one all-failure column; iht lacks a delta."""
+    df = synthetic_results(deltas=(0.2, 0.4, 0.6, 0.8), trials=6, seed=4)
+    omp = df["solver"] == "omp"
+    df.loc[omp & np.isclose(df["delta"], 0.2), "success"] = True
+    df.loc[omp & np.isclose(df["delta"], 0.8), "success"] = False
+    return df[~((df["solver"] == "iht") & np.isclose(df["delta"], 0.6))].reset_index(drop=True)
+
+
+def test_report_summary_and_leaderboard_score_agree(tmp_path):
+    """One scoring rule: the summary's area under rho*(delta) is the leaderboard's family_score on
+    the same counts, degenerate and missing columns included (all-success counts as the largest rho
+    tried, all-failure and a missing delta as 0)."""
+    from greedybench.analysis.score import area_under_transition
+    from greedybench.leaderboard import family_score
+
+    df = _degenerate_results()
+    make_figures(df, tmp_path, {"analysis": {"n_boot": 0}})
+    summary = pd.read_csv(tmp_path / "summary.csv").set_index("solver")
+    deltas = sorted(df["delta"].unique())
+    for solver, g in df.groupby("solver"):
+        cells = [{"delta": d, "s": s, "m": m, "n_success": int(c["success"].sum()), "n_trials": len(c)}
+                 for (d, s, m), c in g.groupby(["delta", "s", "m"])]
+        board, pts = family_score(cells, deltas)
+        assert summary.loc[solver, "auc_rho_star"] == pytest.approx(board, rel=1e-9, abs=1e-12)
+        flags = {round(d, 6): f for d, _, f in pts}
+        if solver == "omp":
+            assert flags[0.2] == "all_success" and flags[0.8] == "all_failure"
+            assert summary.loc[solver, "n_deltas_degenerate"] == 2
+        else:
+            assert flags[0.6] == "missing"
+        # and the rule itself, from the columns directly
+        cols = [(d, [c["s"] / c["m"] for c in cells if c["delta"] == d],
+                 [c["n_success"] for c in cells if c["delta"] == d],
+                 [c["n_trials"] for c in cells if c["delta"] == d]) for d in deltas]
+        assert area_under_transition(cols)[0] == pytest.approx(board, rel=1e-12)
+    # the l1 reference area is over the same deltas for every solver of the class
+    assert summary["auc_delta_range"].nunique() == 1

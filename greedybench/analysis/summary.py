@@ -138,7 +138,9 @@ def _area(cells: pd.DataFrame, deltas) -> tuple[float, list]:
         if c is None:
             cols.append((float(delta), [], [], []))
         else:
-            cols.append((float(delta), c["rho"].tolist(), c["n_success"].astype(int).tolist(),
+            # the realised s/m as on the leaderboard (the cell's rho is rounded to 6 decimals)
+            rho = (c["s"] / c["m"]) if {"s", "m"} <= set(c.columns) else c["rho"]
+            cols.append((float(delta), rho.tolist(), c["n_success"].astype(int).tolist(),
                          c["n_trials"].astype(int).tolist()))
     return area_under_transition(cols)
 

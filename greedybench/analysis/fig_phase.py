@@ -23,8 +23,8 @@ def _n_cells(sub) -> int:
 
 def phase_figures(man, d, config, criterion, rates, curves, colors):
     """Per problem class: the phase diagram (heatmap per solver with its fit) and the overlay of the
-    fitted curves. A problem class whose cells allow no 50 % point and no one-sided bound (e.g. a
-    single cell with mixed outcomes) gets no overlay: the manifest says why."""
+    fitted curves. A problem class whose cells allow no fitted 50 % point (e.g. a single cell, or
+    columns that all succeed or all fail) gets no overlay: the manifest says why."""
     crit_label = CRITERIA[criterion]
     tag = "success" if criterion == "success" else criterion.replace("_", "-")
     for pclass, sub in d.groupby("problem_class", sort=True):
@@ -63,8 +63,9 @@ def phase_figures(man, d, config, criterion, rates, curves, colors):
         fid = f"phase_{tag}_{slug(pclass)}"
         src = man.source(fid, r_cls)
         fits = man.source(f"{fid}_fits", c_cls)
-        few = (f" Only {n_cells} (delta, rho) cell{'s' if n_cells != 1 else ''}: a 50 % point needs at least "
-               "two rho values with mixed outcomes at one delta." if not fittable(c_cls) else "")
+        few = (f" No 50 % point could be fitted ({n_cells} (delta, rho) cell{'s' if n_cells != 1 else ''}): "
+               "a fit needs two or more rho values at one delta whose outcomes are neither all successes "
+               "nor all failures." if not fittable(c_cls) else "")
         cap = (f"Empirical probability of {crit_label} per (delta, rho) cell, one panel per solver, "
                f"problem class {pclass}. White (dark outline): logistic 50 % point rho*(delta) fitted by "
                f"maximum likelihood per delta, with its bootstrap 95 % band (trials resampled per cell); "
@@ -79,7 +80,7 @@ def phase_figures(man, d, config, criterion, rates, curves, colors):
         if not fittable(c_cls):
             flags = ", ".join(sorted(c_cls["flag"].astype(str).unique()))
             man.skip(fid, f"transitions_{criterion}",
-                     f"{title}: no 50 % point and no bound to draw ({n_cells} (delta, rho) "
+                     f"{title}: no 50 % point could be fitted ({n_cells} (delta, rho) "
                      f"cell{'s' if n_cells != 1 else ''}; fit flags: {flags}); the phase diagram shows the cells")
             continue
         fig = Figure(figsize=(6.4, 5.2), layout="constrained")

@@ -123,9 +123,9 @@ def transition_fits(d: pd.DataFrame, criterion: str, *, n_boot: int, seed: int, 
 
 
 def fittable(curves: pd.DataFrame) -> bool:
-    """Whether a set of curves holds anything to draw: a fitted rho* or a one-sided bound."""
-    return bool(np.isfinite(curves["rho_star"].to_numpy(dtype=float)).any()
-                or curves["flag"].isin(("all_success", "all_failure")).any())
+    """Whether a set of curves holds a fitted 50 % point rho* at some delta (one-sided bounds of
+    all-success / all-failure columns alone make no transition curve: the phase diagram shows them)."""
+    return bool(np.isfinite(curves["rho_star"].to_numpy(dtype=float)).any())
 
 
 def _area(cells: pd.DataFrame, deltas) -> tuple[float, list]:

@@ -333,3 +333,135 @@ def test_report_summary_and_leaderboard_score_agree(tmp_path):
         assert area_under_transition(cols)[0] == pytest.approx(board, rel=1e-12)
     # the l1 reference area is over the same deltas for every solver of the class
     assert summary["auc_delta_range"].nunique() == 1
+
+
+# ------------------------------------------------------------------- what a reader sees (issue 17)
+
+
+def _single_cell_and_oracle_results():
+    """gauss_B with an oracle entry that is the fastest and most reliable, plus a one-cell class."""
+    df = synthetic_results(solvers=(("omp", 0.8, 2e-3), ("iht", 0.6, 5e-4), ("omp_oracle", 0.95, 1e-5)),
+                           deltas=(0.3, 0.6), n_rho=5, trials=6, seed=5)
+    one = synthetic_results(solvers=(("omp", 0.8, 2e-3), ("iht", 0.6, 5e-4)), families=("latent_dft",),
+                            deltas=(0.3,), n_rho=1, trials=6, seed=6)
+    return pd.concat([df, one], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def drawn(tmp_path_factory):
+    """make_figures on awkward data, keeping every matplotlib Figure it saved."""
+    import greedybench.analysis.fig_common as FC
+
+    out = tmp_path_factory.mktemp("drawn")
+    figs = {}
+    orig = FC._save
+
+    def keep(fig, path):
+        figs[path.stem] = fig
+        orig(fig, path)
+
+    FC._save = keep
+    try:
+        man = make_figures(_single_cell_and_oracle_results(), out, {"analysis": {"n_boot": 10}},
+                           extras=_extras(out))
+    finally:
+        FC._save = orig
+    return out, man, figs
+
+
+def test_figures_without_a_fit_are_not_drawn_and_say_why(drawn):
+    out, man, _ = drawn
+    ids = {f["id"] for f in man["figures"]}
+    skipped = {s["id"]: s["reason"] for s in man["skipped"]}
+    # the one-cell class: its phase diagram is drawn (it shows the cell), its overlay of fitted
+    # curves is not (nothing was fitted), and the manifest says why
+    assert "phase_success_latent-dft" in ids and "transitions_success_latent-dft" not in ids
+    assert "no 50 % point could be fitted" in skipped["transitions_success_latent-dft"]
+    assert "1 (delta, rho) cell" in skipped["transitions_success_latent-dft"]
+    cap = next(f["caption"] for f in man["figures"] if f["id"] == "phase_success_latent-dft")
+    assert "No 50 % point could be fitted" in cap
+    # every figure drawn has at least one fitted point or a non-empty source
+    for f in man["figures"]:
+        if f["kind"].startswith("transitions_"):
+            t = pd.read_csv(out / f["source_csv"])
+            assert np.isfinite(t["rho_star"]).any(), f["id"]
+
+
+def test_selection_map_never_picks_an_oracle(drawn):
+    out, man, _ = drawn
+    sel = [f for f in man["figures"] if f["kind"] == "selection_map"]
+    assert sel
+    for f in sel:
+        winners = set(pd.read_csv(out / f["source_csv"])["winner"])
+        assert not any(w.endswith("_oracle") for w in winners), (f["id"], winners)
+    gauss = next(f for f in sel if "gauss" in f["id"])
+    assert "omp_oracle" in gauss["caption"] and "references, not candidates" in gauss["caption"]
+    # the oracle is by far the fastest and most reliable: without the exclusion it would win cells
+    df = synthetic_results(solvers=(("omp", 0.8, 2e-3), ("omp_oracle", 0.95, 1e-5)), deltas=(0.3,),
+                           n_rho=3, trials=4, seed=5)
+    from greedybench.analysis.summary import selection_table
+
+    sel, excluded = selection_table(df.assign(delta=df["delta"].round(6), rho=df["rho"].round(6)), 0.5)
+    assert excluded == ["omp_oracle"] and set(sel["winner"]) <= {"omp", "(none)"}
+
+
+def test_is_reference():
+    from greedybench.analysis.summary import is_reference
+
+    assert is_reference("omp_oracle") and is_reference("iht_oracle[n_iter=300,step=0.65]")
+    assert is_reference("x", entry="omp_oracle") and is_reference("omp", flag=True)
+    assert not is_reference("omp") and not is_reference("oracle_free_omp") and not is_reference("omp", flag="False")
+
+
+def _renderer(fig):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig.set_dpi(110)  # as saved
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return canvas.get_renderer()
+
+
+def test_titles_fit_and_legends_are_readable(drawn):
+    _, man, figs = drawn
+    assert set(figs) == {f["id"] for f in man["figures"]}
+    for fid, fig in figs.items():
+        r = _renderer(fig)
+        W, H = fig.bbox.width, fig.bbox.height
+        texts = list(fig.texts) + [ax.title for ax in fig.axes if ax.get_visible()]
+        if fig._suptitle is not None:
+            texts.append(fig._suptitle)
+        for t in texts:
+            if not t.get_text():
+                continue
+            bb = t.get_window_extent(r)
+            assert bb.x0 >= -1 and bb.x1 <= W + 1 and bb.y1 <= H + 1, (fid, t.get_text()[:40], bb, W)
+        for leg in list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]:
+            assert min(t.get_fontsize() for t in leg.get_texts()) >= 9, fid
+
+
+def test_phase_legend_covers_no_cell_and_its_fit_handle_is_visible(drawn):
+    _, _, figs = drawn
+    fig = figs["phase_success_latent-dft"]  # one cell per panel
+    r = _renderer(fig)
+    assert fig.legends, "the phase diagram's legend sits outside the panels"
+    lb = fig.legends[0].get_window_extent(r)
+    for ax in fig.axes:
+        if ax.get_visible() and ax.get_label() != "<colorbar>":
+            assert not lb.overlaps(ax.get_window_extent(r))
+    handle = next(h for h, t in zip(fig.legends[0].legend_handles, fig.legends[0].get_texts())
+                  if t.get_text().startswith("fitted 50 %"))
+    # a white line on the legend's white background needs its dark outline
+    assert handle.get_path_effects(), "the white fit line keeps a dark outline in the legend"
+
+
+def test_training_caption_explains_a_diverged_baseline(tmp_path):
+    ex = _extras(tmp_path)
+    err = pd.read_csv(ex["training"]["omp_net"]["errors_csv"])
+    err.loc[err["method"] == "IHT", "rel_err"] = 700.0  # IHT with a too long fixed step
+    err.to_csv(tmp_path / "err.csv", index=False)
+    df = synthetic_results(solvers=(("omp", 0.8, 1e-3),), deltas=(0.3, 0.6), trials=5)
+    man = make_figures(df, tmp_path / "f", {"analysis": {"n_boot": 0}},
+                       extras={"training": {"omp_net": ex["training"]["omp_net"]}})
+    cap = next(f["caption"] for f in man["figures"] if f["kind"] == "training")
+    assert "Off the axis: IHT 4.9e+05" in cap and "2 / ||A||_2^2" in cap and "diverges" in cap

@@ -22,6 +22,7 @@ from matplotlib import patheffects
 from matplotlib.figure import Figure
 
 from .l1 import l1_weak_curve
+from .summary import fmt_list, setting  # noqa: F401  (re-exported for the drawing modules)
 from ..storage import atomic_write_bytes
 
 __all__ = ["DPI", "CRITERIA", "LEGEND_FS", "TITLE_FS", "Manifest", "write_atomic", "csv_bytes", "slug",
@@ -58,24 +59,6 @@ def csv_bytes(df: pd.DataFrame) -> bytes:
 
 def slug(text) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", str(text)).strip("-").lower() or "x"
-
-
-def setting(config, name, default=None):
-    """Look a setting up in config["analysis"], config["success"], then the top level of config."""
-    if not isinstance(config, dict):
-        return default
-    for scope in (config.get("analysis"), config.get("success"), config):
-        if isinstance(scope, dict) and scope.get(name) is not None:
-            return scope[name]
-    return default
-
-
-def fmt_list(values, fmt="{:g}", limit=12) -> str:
-    vals = [fmt.format(v) if isinstance(v, (int, float, np.floating, np.integer)) else str(v)
-            for v in values]
-    if len(vals) > limit:
-        vals = vals[: limit // 2] + ["..."] + vals[-limit // 2:]
-    return ", ".join(vals)
 
 
 def wrap(text: str, width_in: float, fontsize: float = TITLE_FS) -> str:

@@ -131,10 +131,10 @@ def training_figures(man, training):
             base_note = "mean of rel_err^2 over the test samples (equals the MSE when ||x|| = 1)"
             baselines = baseline_losses(err)
         n_panels = len(panels(loss, w))
-        fig = Figure(figsize=(5.6 * n_panels, 4.8), layout="constrained")
+        fig = Figure(figsize=(4.4 * n_panels, 4.6), layout="constrained")
         letters, k, off_axis = draw_training(fig, loss, w, err, baselines)
         title = f"Trained net {net}"
-        fig.suptitle(wrap(title, 5.6 * n_panels, 11), fontsize=11)
+        fig.suptitle(wrap(title, 4.4 * n_panels, 11), fontsize=11)
         summary = training_error_summary(err)
         sources = [man.source(f"{fid}_errors_summary", summary), man.source(f"{fid}_errors", err)]
         parts = []

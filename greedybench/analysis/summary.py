@@ -20,16 +20,33 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .fig_common import fmt_list, setting
 from .l1 import rho_weak
 from .phase import success_rates, transition_curve
 from .score import area_under_transition
 
-__all__ = ["read_table", "prepare", "describe", "transition_fits", "summary_table", "is_reference",
+__all__ = ["setting", "fmt_list", "read_table", "prepare", "describe", "transition_fits", "summary_table", "is_reference",
            "selection_table", "runtime_points", "training_error_summary", "fittable"]
 
 _trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz
 _ORACLE = re.compile(r"(^|_)oracle$")
+
+
+def setting(config, name, default=None):
+    """Look a setting up in config["analysis"], config["success"], then the top level of config."""
+    if not isinstance(config, dict):
+        return default
+    for scope in (config.get("analysis"), config.get("success"), config):
+        if isinstance(scope, dict) and scope.get(name) is not None:
+            return scope[name]
+    return default
+
+
+def fmt_list(values, fmt="{:g}", limit=12) -> str:
+    vals = [fmt.format(v) if isinstance(v, (int, float, np.floating, np.integer)) else str(v)
+            for v in values]
+    if len(vals) > limit:
+        vals = vals[: limit // 2] + ["..."] + vals[-limit // 2:]
+    return ", ".join(vals)
 
 
 def read_table(src) -> pd.DataFrame:

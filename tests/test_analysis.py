@@ -465,3 +465,14 @@ def test_training_caption_explains_a_diverged_baseline(tmp_path):
                        extras={"training": {"omp_net": ex["training"]["omp_net"]}})
     cap = next(f["caption"] for f in man["figures"] if f["kind"] == "training")
     assert "Off the axis: IHT 4.9e+05" in cap and "2 / ||A||_2^2" in cap and "diverges" in cap
+
+
+def test_png_and_svg_bytes_are_reproducible(tmp_path):
+    """Same inputs, same bytes: PNG and SVG metadata (dates, software) are stripped, SVG ids salted."""
+    df = synthetic_results(solvers=(("omp", 0.8, 1e-3),), deltas=(0.3, 0.6), trials=4, seed=1)
+    a = make_figures(df, tmp_path / "a", {"analysis": {"n_boot": 0}})
+    make_figures(df, tmp_path / "b", {"analysis": {"n_boot": 0}})
+    for f in a["figures"]:
+        for name in (f["file"], f["svg"]):
+            assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+        assert (tmp_path / "a" / f["svg"]).read_bytes().lstrip().startswith(b"<?xml")

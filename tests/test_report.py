@@ -188,3 +188,12 @@ def test_report_in_headless_chromium_sorts_blanks_last_and_filters(figures, tmp_
     assert not state["title"].startswith("ERROR"), state["title"]
     assert state["ranks"][:2] == ["2.0", "1.0"] and state["ranks"][2:] == ["", ""], state["ranks"]
     assert state["shown"] and set(state["shown"]) == {"omp"}, state["shown"]
+
+
+def test_every_in_page_link_resolves(figures, tmp_path):
+    root, man = figures
+    html = render_report(man, tmp_path / "l.html", provenance={}, leaderboard_csv=root / "leaderboard.csv"
+                         ).read_text(encoding="utf-8")
+    ids = set(re.findall(r'\bid="([^"]+)"', html))
+    targets = re.findall(r'href="#([^"]+)"', html)
+    assert targets and set(targets) <= ids, set(targets) - ids

@@ -25,7 +25,7 @@ import pandas as pd
 import yaml
 
 from greedybench.analysis.summary import is_reference
-from greedybench.storage import atomic_write_text
+from greedybench.storage import atomic_write_text, run_record
 
 __all__ = ["render_report", "collect_provenance"]
 
@@ -50,9 +50,7 @@ _SECTION_ORDER = [
 
 def collect_provenance(config=None, *, device=None) -> dict:
     """Provenance of this process (:func:`greedybench.storage.run_record`)."""
-    import torch
-
-    from greedybench.storage import run_record
+    import torch  # slow to import: only when the provenance is collected here
 
     if device is None:
         device = f"cuda: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "cpu"

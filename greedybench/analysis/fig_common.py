@@ -18,6 +18,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib import patheffects
 from matplotlib.figure import Figure
 
@@ -182,6 +183,5 @@ def draw_l1(ax):
 
 
 def solver_colors(solvers):
-    import seaborn as sns  # slow import, only where figures are drawn
     pal = sns.color_palette("tab10" if len(solvers) <= 10 else "husl", len(solvers))
     return {s: pal[i] for i, s in enumerate(sorted(solvers))}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib.figure import Figure
 
 from .fig_common import LEGEND_FS, TITLE_FS, fmt_list, wrap
@@ -21,8 +22,6 @@ _YLABEL = r"$\|x^{(n)} - \tilde x^{(n)}\|_2 / \|x^{(n)}\|_2$"
 def draw_difference_panels(fig: Figure, t: pd.DataFrame, *, bounds: bool, title_of) -> list:
     """One log-log panel per algorithm: the geometric-mean difference per iteration n with its band,
     the dashed bound where finite, the 1e-12 floor. Returns the algorithms in order."""
-    import seaborn as sns  # slow import, only where figures are drawn
-
     algos = list(dict.fromkeys(t["algorithm"]))
     axes = np.atleast_1d(fig.subplots(1, len(algos), sharey=True))
     for ax, algo in zip(axes, algos):
@@ -127,8 +126,6 @@ def _fig2(man, csv):
 
 
 def _fig2_scatter(man, t, algos, src):
-    import seaborn as sns  # slow import, only where figures are drawn
-
     d = t.copy()
     for k in ("bound_geomean", "measured_finite_geomean", "tightness", "violations"):
         d[k] = pd.to_numeric(d[k], errors="coerce")

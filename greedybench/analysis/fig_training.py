@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib.figure import Figure
 
 from .fig_common import LEGEND_FS, TITLE_FS, fmt_list, slug, wrap
@@ -36,8 +37,6 @@ def panels(loss: pd.DataFrame, w: pd.DataFrame) -> list:
 def draw_training(fig: Figure, loss: pd.DataFrame, w: pd.DataFrame, err: pd.DataFrame, baselines: dict):
     """Draw the panels the tables allow (loss if it has epochs, weights if any, errors always) into
     ``fig``; returns ``(letters, k, off_axis)``: the panel letters, |T| and the baselines off the axis."""
-    import seaborn as sns  # slow import, only where figures are drawn
-
     names = panels(loss, w)
     has_loss, has_w = "loss" in names, "weights" in names
     axes = dict(zip(names, np.atleast_1d(fig.subplots(1, len(names)))))

@@ -21,6 +21,7 @@ import io
 import os
 import time
 
+import pandas as pd
 import torch
 
 from ..analysis.soft_vs_hard_study import (
@@ -39,8 +40,7 @@ COMPARISON_COLUMNS = ("check", "algorithm", "n", "tau", "ours", "reference", "ra
 
 def plot(rows: list, path: str) -> None:
     """Draw the Fig. 2 panels of ``study_rows`` into ``path`` (.png) and its .svg twin, atomically."""
-    import pandas as pd
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # matplotlib is slow to import: only when drawing
 
     from ..analysis.fig_soft_vs_hard import draw_difference_panels
 

@@ -112,7 +112,7 @@ def _downloads(fig: dict, base: Path, out_html: Path) -> list:
             continue
         where = os.path.relpath(path.resolve(), out_html.resolve().parent)
         items.append({"href": _data_uri(path, mime), "name": Path(rel).name, "label": label,
-                      "where": Path(where).as_posix()})
+                      "where": Path(where).as_posix(), "rel": rel})
     return items
 
 
@@ -286,6 +286,9 @@ def render_report(manifest, out_html, *, provenance, leaderboard_csv=None, summa
         entry["src"] = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
         entry.setdefault("title", fig.get("id", fig["file"]))
         entry["downloads"] = _downloads(fig, base, out_html)
+        # the source as a path from the page's folder (the manifest's is relative to the figures folder)
+        entry["source_where"] = next((d["where"] for d in entry["downloads"] if d["rel"] == fig.get("source_csv")),
+                                     fig.get("source_csv"))
         by_kind.setdefault(fig.get("kind", "other"), []).append(entry)
     sections = []
     known = [k for k, _ in _SECTION_ORDER]

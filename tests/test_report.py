@@ -111,6 +111,8 @@ def test_every_figure_and_its_data_download_from_the_page(figures, tmp_path):
         # the paths shown resolve from the page's folder
         for where in re.findall(r'title="([^"]+)"', block):
             assert (out.parent / where).is_file(), where
+        source = re.search(r'<div class="trace">source: (\S+) ', block).group(1)
+        assert (out.parent / source).is_file() and source.endswith(f["source_csv"]), source
 
 
 def test_leaderboard_from_another_commit_says_so(figures, tmp_path):

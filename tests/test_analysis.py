@@ -476,3 +476,30 @@ def test_png_and_svg_bytes_are_reproducible(tmp_path):
         for name in (f["file"], f["svg"]):
             assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
         assert (tmp_path / "a" / f["svg"]).read_bytes().lstrip().startswith(b"<?xml")
+
+
+def test_hover_regions_lie_on_their_cells(drawn):
+    """The report's hover texts: each region's centre in the saved PNG has the colour of the cell the
+    text describes (viridis of k/n), so a reader hovering a cell reads that cell's counts."""
+    import re
+
+    from matplotlib import colormaps
+    from matplotlib.image import imread
+
+    out, man, _ = drawn
+    fig = next(f for f in man["figures"] if f["id"] == "phase_success_gauss-b")
+    img = imread(out / fig["file"])[:, :, :3]
+    H, W = img.shape[:2]
+    regions = fig["hover"]
+    n_cells = len(pd.read_csv(out / fig["source_csv"]))
+    assert len(regions) == n_cells > 0
+    match = 0
+    for x0, y0, x1, y1, text in regions:
+        k, n = map(int, re.search(r"(\d+) of (\d+) succeeded", text).groups())
+        assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
+        px = img[int((y0 + y1) / 2 * H), int((x0 + x1) / 2 * W)]
+        match += bool(np.abs(px - np.asarray(colormaps["viridis"](k / n)[:3])).max() < 0.06)
+    # the fitted curve, its band and the l1 line cross a few cell centres
+    assert match >= 0.8 * len(regions), (match, len(regions))
+    sel = next(f for f in man["figures"] if f["kind"] == "selection_map")
+    assert sel["hover"] and all("delta" in r[4] for r in sel["hover"])

@@ -156,7 +156,8 @@ def _chromium():
 @pytest.mark.skipif(_chromium() is None, reason="no headless Chromium on this machine (CI installs it)")
 def test_report_in_headless_chromium_sorts_blanks_last_and_filters(figures, tmp_path):
     """The page's own scripts, run by Chromium: no script error, sorting the rank column descending
-    keeps the unranked rows last, and the solver filter shows only that solver's rows."""
+    keeps the unranked rows last, the solver filter shows only that solver's rows, and hovering a
+    phase-diagram cell shows its counts."""
     import subprocess
 
     root, man = figures
@@ -172,8 +173,14 @@ def test_report_in_headless_chromium_sorts_blanks_last_and_filters(figures, tmp_
     sel.value = "omp"; sel.dispatchEvent(new Event("change"));
     var shown = Array.prototype.filter.call(document.getElementById("summary-table-data").tBodies[0].rows,
         function (r) { return r.style.display !== "none"; }).map(function (r) { return r.cells[0].textContent; });
+    var img = document.querySelector("img[data-hover]"), g = JSON.parse(img.getAttribute("data-hover"))[0];
+    var box = img.getBoundingClientRect();
+    img.dispatchEvent(new MouseEvent("mousemove", {clientX: box.left + (g[0] + g[2]) / 2 * box.width,
+                                                    clientY: box.top + (g[1] + g[3]) / 2 * box.height}));
+    var tip = document.getElementById("hovertip");
     var out = document.createElement("pre"); out.id = "probe";
-    out.textContent = JSON.stringify({ranks: ranks, shown: shown, title: document.title});
+    out.textContent = JSON.stringify({ranks: ranks, shown: shown, title: document.title,
+                                      tip: tip.style.display === "block" ? tip.textContent : null, want: g[4]});
     document.body.appendChild(out);
     </script></body>"""
     page = tmp_path / "probe.html"
@@ -190,6 +197,8 @@ def test_report_in_headless_chromium_sorts_blanks_last_and_filters(figures, tmp_
     assert not state["title"].startswith("ERROR"), state["title"]
     assert state["ranks"][:2] == ["2.0", "1.0"] and state["ranks"][2:] == ["", ""], state["ranks"]
     assert state["shown"] and set(state["shown"]) == {"omp"}, state["shown"]
+    # hovering a cell of a phase diagram shows that cell's counts
+    assert state["tip"] == state["want"] and " succeeded at delta " in state["tip"], state
 
 
 def test_every_in_page_link_resolves(figures, tmp_path):

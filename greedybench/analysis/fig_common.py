@@ -28,7 +28,7 @@ from ..storage import atomic_write_bytes
 
 __all__ = ["DPI", "CRITERIA", "LEGEND_FS", "TITLE_FS", "Manifest", "write_atomic", "csv_bytes", "slug",
            "setting", "fmt_list", "wrap", "edges", "draw_cells", "draw_curve", "draw_l1", "solver_colors",
-           "L1_STYLE", "outside_legend"]
+           "L1_STYLE", "outside_legend", "hover_regions"]
 
 DPI = 110
 CRITERIA = {
@@ -85,6 +85,9 @@ def _save(fig: Figure, path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, metadata=_PNG_META)
     write_atomic(path, buf.getvalue())
+
+
+def _save_svg(fig: Figure, path: Path) -> None:
     buf = io.BytesIO()
     with matplotlib.rc_context({"svg.hashsalt": "greedybench", "svg.fonttype": "none"}):
         fig.savefig(buf, format="svg", metadata=_SVG_META)
@@ -108,17 +111,38 @@ class Manifest:
                 "rows": int(len(df))}
 
     def add(self, fig_id: str, fig: Figure, caption: str, kind: str, sources: list[dict],
-            title: str) -> None:
+            title: str, hover: list | None = None) -> None:
         rel = f"{fig_id}.png"
         _save(fig, self.out_dir / rel)
-        self.figures.append({
+        entry = {
             "id": fig_id, "kind": kind, "title": title, "file": rel, "svg": f"{fig_id}.svg",
             "caption": caption, "source_csv": sources[0]["path"], "source_sha256": sources[0]["sha256"],
             "source_rows": sources[0]["rows"], "sources": sources,
-        })
+        }
+        if hover:  # the layout of the PNG just saved
+            entry["hover"] = hover_regions(fig, hover)
+        _save_svg(fig, self.out_dir / rel)
+        self.figures.append(entry)
 
     def skip(self, fig_id: str, kind: str, reason: str) -> None:
         self.skipped.append({"id": fig_id, "kind": kind, "reason": reason})
+
+
+def hover_regions(fig: Figure, hover: list) -> list:
+    """``[x0, y0, x1, y1, text]`` per cell as fractions of the saved image (origin top left),
+    clipped to the cell's axes, from ``(ax, x0, x1, y0, y1, text)`` in data coordinates. Call after
+    the figure was saved (the layout is then fixed)."""
+    to_fig = fig.transFigure.inverted()
+    out = []
+    for ax, x0, x1, y0, y1, text in hover:
+        (ax_x0, ax_y0), (ax_x1, ax_y1) = to_fig.transform(ax.bbox.get_points())
+        (a, b), (c, d) = to_fig.transform(ax.transData.transform([(x0, y0), (x1, y1)]))
+        a, c = max(min(a, c), ax_x0), min(max(a, c), ax_x1)
+        b, d = max(min(b, d), ax_y0), min(max(b, d), ax_y1)
+        if c > a and d > b:
+            out.append([round(float(a), 5), round(float(1 - d), 5), round(float(c), 5), round(float(1 - b), 5),
+                        str(text)])
+    return out
 
 
 # ---------------------------------------------------------------------------- shared drawing
@@ -140,14 +164,20 @@ def edges(values: np.ndarray, lo=None, hi=None) -> np.ndarray:
     return e
 
 
-def draw_cells(ax, cells: pd.DataFrame, value_col: str, *, cmap=None, norm=None, colors=None):
-    """Draw one rectangle per (delta, rho) cell: rho grids may differ between deltas."""
+def draw_cells(ax, cells: pd.DataFrame, value_col: str, *, cmap=None, norm=None, colors=None,
+               hover: list | None = None, label=None):
+    """Draw one rectangle per (delta, rho) cell: rho grids may differ between deltas. With ``hover``
+    (a list) and ``label`` (row -> text), append ``(ax, x0, x1, y0, y1, text)`` per cell for the
+    report's hover texts (:meth:`Manifest.add`)."""
     dx = edges(cells["delta"].unique(), 0.0, 1.0)
     deltas = np.sort(cells["delta"].unique())
     mesh = None
     for j, delta in enumerate(deltas):
         col = cells[cells["delta"] == delta].sort_values("rho")
         ry = edges(col["rho"].to_numpy(), 0.0, None)
+        if hover is not None and label is not None:
+            for i, (_, row) in enumerate(col.iterrows()):
+                hover.append((ax, dx[j], dx[j + 1], ry[i], ry[i + 1], label(row)))
         if colors is not None:
             for i, c in enumerate(col[value_col]):
                 ax.fill_between([dx[j], dx[j + 1]], ry[i], ry[i + 1], color=colors(c), lw=0)

@@ -41,9 +41,13 @@ def phase_figures(man, d, config, criterion, rates, curves, colors):
         axes = fig.subplots(nrow, ncol, squeeze=False)
         norm = Normalize(0.0, 1.0)
         mesh = None
+        hover = []
         for ax, solver in zip(axes.flat, solvers):
             cells = r_cls[r_cls["solver"] == solver]
-            mesh = draw_cells(ax, cells, "rate", cmap="viridis", norm=norm) or mesh
+            mesh = draw_cells(ax, cells, "rate", cmap="viridis", norm=norm, hover=hover,
+                              label=lambda r, s=solver: (f"{s}: {int(r['n_success'])} of {int(r['n_trials'])} "
+                                                         f"succeeded at delta {r['delta']:g}, rho {r['rho']:.3g}")
+                              ) or mesh
             draw_curve(ax, c_cls[c_cls["solver"] == solver], "white", "fitted 50 % (95 % CI)", outline=True)
             draw_l1(ax)
             ax.set_xlim(0, 1)
@@ -72,7 +76,7 @@ def phase_figures(man, d, config, criterion, rates, curves, colors):
                f"open triangles mark deltas where every cell succeeded (rho* above the grid) or "
                f"failed (below). Dashed: l1 weak threshold rho_W(delta), computed.{few} "
                + describe(sub, config, criterion))
-        man.add(fid, fig, cap, f"phase_{criterion}", [src, fits], title)
+        man.add(fid, fig, cap, f"phase_{criterion}", [src, fits], title, hover=hover)
 
         # (2) overlay of all solvers' 50 % curves
         fid = f"transitions_{tag}_{slug(pclass)}"

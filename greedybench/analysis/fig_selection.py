@@ -12,6 +12,14 @@ from .summary import describe, selection_table
 __all__ = ["selection_maps"]
 
 
+def _label(r) -> str:
+    where = f"delta {r['delta']:g}, rho {r['rho']:.3g}"
+    if r["winner"] == "(none)":
+        return f"{where}: no candidate reaches the success rate"
+    return (f"{where}: {r['winner']} (success rate {r['rate']:.2f} over {int(r['n_trials'])} trials, "
+            f"median {r['median_time_s']:.3g} s per problem)")
+
+
 def selection_maps(man, d, config, colors, min_rate):
     """One map per problem class, device and dtype (times compare only within one device)."""
     if "time_per_problem_s" not in d.columns:
@@ -33,7 +41,8 @@ def selection_maps(man, d, config, colors, min_rate):
         cmap["(none)"] = (0.88, 0.88, 0.88)
         fig = Figure(figsize=(6.4, 5.6), layout="constrained")
         ax = fig.subplots()
-        draw_cells(ax, sel, "winner", colors=lambda w: cmap[w])
+        hover = []
+        draw_cells(ax, sel, "winner", colors=lambda w: cmap[w], hover=hover, label=_label)
         draw_l1(ax)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, float(max(sub["rho"].max() * 1.05, 0.1)))
@@ -53,4 +62,4 @@ def selection_maps(man, d, config, colors, min_rate):
                "failed trials too); grey where no solver reaches that rate. Times are only "
                f"comparable within one device and dtype, hence one map per device.{ref} "
                + describe(sub, config, "success"))
-        man.add(fid, fig, cap, "selection_map", [src], title)
+        man.add(fid, fig, cap, "selection_map", [src], title, hover=hover)

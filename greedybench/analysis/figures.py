@@ -8,8 +8,10 @@ optional extras, and writes into ``out_dir``:
 - ``summary.csv`` (per solver and problem class: rho* at each delta, area under rho*(delta) by the
   leaderboard's rule, median time per problem where successful, success rate) and
   ``transitions.csv`` (every fit);
-- ``manifest.json``: for each figure its file, caption, source CSVs and the SHA-256 of their
-  bytes; for each figure not drawn (no data, nothing to fit, a missing extra), the reason.
+- ``manifest.json``: for each figure its file (and ``svg``), caption, source CSVs and the SHA-256
+  of their bytes, and for cell maps (phase diagrams, selection maps) ``hover``: one
+  ``[x0, y0, x1, y1, text]`` per cell in fractions of the image (origin top left) for the report's
+  hover texts; for each figure not drawn (no data, nothing to fit, a missing extra), the reason.
 
 This module only orchestrates: the computations live in ``summary`` / ``phase`` / ``score`` /
 ``soft_vs_hard_study``, the drawing in one module per figure family (``fig_phase``,

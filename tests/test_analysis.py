@@ -503,3 +503,34 @@ def test_hover_regions_lie_on_their_cells(drawn):
     assert match >= 0.8 * len(regions), (match, len(regions))
     sel = next(f for f in man["figures"] if f["kind"] == "selection_map")
     assert sel["hover"] and all("delta" in r[4] for r in sel["hover"])
+
+
+def test_analysis_and_experiments_respect_the_layers():
+    """analysis/ imports nothing above it (pipeline, leaderboard, train, cli, experiments, report);
+    experiments/ (the paper entry points) never import the pipeline; no module over ~500 lines."""
+    import ast
+    from pathlib import Path
+
+    import greedybench
+
+    root = Path(greedybench.__file__).resolve().parent
+    above = {"analysis": ("pipeline", "leaderboard", "train", "cli", "experiments", "report"),
+             "experiments": ("pipeline", "leaderboard", "cli")}
+    for pkg, banned in above.items():
+        for path in sorted((root / pkg).glob("*.py")):
+            text = path.read_text(encoding="utf-8")
+            assert len(text.splitlines()) <= 500, path.name
+            for node in ast.walk(ast.parse(text)):
+                if isinstance(node, ast.ImportFrom):
+                    base = ("greedybench." + pkg + "." if node.level == 1 else "greedybench." if node.level == 2
+                            else "") + (node.module or "")
+                    base = base.rstrip(".")
+                    names = [base] + [f"{base}.{a.name}" for a in node.names]
+                elif isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                else:
+                    continue
+                for name in names:
+                    parts = name.split(".")
+                    assert not (parts[0] == "greedybench" and len(parts) > 1 and parts[1] in banned), \
+                        (path.name, name)

@@ -464,7 +464,7 @@ def test_training_caption_explains_a_diverged_baseline(tmp_path):
     man = make_figures(df, tmp_path / "f", {"analysis": {"n_boot": 0}},
                        extras={"training": {"omp_net": ex["training"]["omp_net"]}})
     cap = next(f["caption"] for f in man["figures"] if f["kind"] == "training")
-    assert "Off the axis: IHT 4.9e+05" in cap and "2 / ||A||_2^2" in cap and "diverges" in cap
+    assert "Off the axis: IHT 4.9e+05" in cap and "2 / ||A||_2^2" in cap and "diverge" in cap
 
 
 def test_png_and_svg_bytes_are_reproducible(tmp_path):

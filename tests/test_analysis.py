@@ -534,3 +534,27 @@ def test_analysis_and_experiments_respect_the_layers():
                     parts = name.split(".")
                     assert not (parts[0] == "greedybench" and len(parts) > 1 and parts[1] in banned), \
                         (path.name, name)
+
+
+def test_hover_points_of_the_transition_overlay(drawn):
+    """Each fitted point of the overlay has a hover box centred on its marker (the solver's colour)."""
+    import re
+
+    from matplotlib.image import imread
+
+    from greedybench.analysis.fig_common import solver_colors
+
+    out, man, _ = drawn
+    fig = next(f for f in man["figures"] if f["id"] == "transitions_success_gauss-b")
+    t = pd.read_csv(out / fig["source_csv"])
+    assert len(fig["hover"]) == int(np.isfinite(t["rho_star"]).sum()) > 0
+    colors = solver_colors(_single_cell_and_oracle_results()["solver"].unique())
+    img = imread(out / fig["file"])[:, :, :3]
+    H, W = img.shape[:2]
+    match = 0
+    for x0, y0, x1, y1, text in fig["hover"]:
+        solver = text.split(":", 1)[0]
+        assert re.search(r"rho\* = [0-9.e-]+ \[[0-9.e-]+, [0-9.e-]+\] at delta", text), text
+        px = img[int((y0 + y1) / 2 * H), int((x0 + x1) / 2 * W)]
+        match += bool(np.abs(px - np.asarray(colors[solver])).max() < 0.08)
+    assert match >= 0.7 * len(fig["hover"]), (match, len(fig["hover"]))

@@ -21,6 +21,20 @@ def _n_cells(sub) -> int:
     return int(sub.groupby(["delta", "rho"]).ngroups)
 
 
+def _point_hover(ax, curve, solver, rho_top) -> list:
+    """Hover boxes (about a marker wide) around each fitted point: rho* with its band at that delta."""
+    out = []
+    for _, r in curve.iterrows():
+        if not np.isfinite(r["rho_star"]):
+            continue
+        band = (f" [{r['ci_lo']:.3g}, {r['ci_hi']:.3g}]" if np.isfinite(r["ci_lo"]) and np.isfinite(r["ci_hi"])
+                else "")
+        out.append((ax, r["delta"] - 0.012, r["delta"] + 0.012, r["rho_star"] - 0.015 * rho_top,
+                    r["rho_star"] + 0.015 * rho_top,
+                    f"{solver}: rho* = {r['rho_star']:.3g}{band} at delta {r['delta']:g} ({int(r['n_trials'])} trials)"))
+    return out
+
+
 def phase_figures(man, d, config, criterion, rates, curves, colors):
     """Per problem class: the phase diagram (heatmap per solver with its fit) and the overlay of the
     fitted curves. A problem class whose cells allow no fitted 50 % point (e.g. a single cell, or
@@ -89,8 +103,10 @@ def phase_figures(man, d, config, criterion, rates, curves, colors):
             continue
         fig = Figure(figsize=(6.4, 5.2), layout="constrained")
         ax = fig.subplots()
+        hover = []
         for solver in solvers:
             draw_curve(ax, c_cls[c_cls["solver"] == solver], colors[solver], solver)
+            hover += _point_hover(ax, c_cls[c_cls["solver"] == solver], solver, rho_top)
         draw_l1(ax)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, rho_top)
@@ -105,4 +121,4 @@ def phase_figures(man, d, config, criterion, rates, curves, colors):
                f"problem class {pclass}, with bootstrap 95 % bands ({n_fit} fitted (solver, delta) points); "
                "dashed: l1 weak threshold. Above a curve the solver fails more often than not. "
                + describe(sub, config, criterion))
-        man.add(fid, fig, cap, f"transitions_{criterion}", [src], title)
+        man.add(fid, fig, cap, f"transitions_{criterion}", [src], title, hover=hover)

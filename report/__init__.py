@@ -24,7 +24,8 @@ import markupsafe
 import pandas as pd
 import yaml
 
-from greedybench.storage import atomic_write_text
+from greedybench.analysis.summary import is_reference
+from greedybench.storage import atomic_write_text, run_record
 
 __all__ = ["render_report", "collect_provenance"]
 
@@ -49,9 +50,7 @@ _SECTION_ORDER = [
 
 def collect_provenance(config=None, *, device=None) -> dict:
     """Provenance of this process (:func:`greedybench.storage.run_record`)."""
-    import torch
-
-    from greedybench.storage import run_record
+    import torch  # slow to import: only when the provenance is collected here
 
     if device is None:
         device = f"cuda: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "cpu"
@@ -87,6 +86,73 @@ def _table(csv_path) -> dict | None:
     return {"columns": [str(c) for c in df.columns], "rows": rows, "frame": df}
 
 
+def _shown(value):
+    """A provenance value as shown: "none" for an absent one (no CUDA, no GPU), never a blank."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == "":
+        return "none"
+    return value
+
+
+def _data_uri(path: Path, mime: str) -> str:
+    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _downloads(fig: dict, base: Path, out_html: Path) -> list:
+    """The figure as PNG and SVG and each of its source CSVs, embedded as data URIs (the page stays one
+    offline file); ``where`` is each file's path relative to the page, for readers of the folder."""
+    items = []
+    files = [(fig["file"], "image/png", "PNG")]
+    if fig.get("svg"):
+        files.append((fig["svg"], "image/svg+xml", "SVG"))
+    files += [(src["path"], "text/csv", f"CSV {Path(src['path']).name} ({src.get('rows', '?')} rows)")
+              for src in fig.get("sources", [])]
+    for rel, mime, label in files:
+        path = base / rel
+        if not path.is_file():
+            continue
+        where = os.path.relpath(path.resolve(), out_html.resolve().parent)
+        items.append({"href": _data_uri(path, mime), "name": Path(rel).name, "label": label,
+                      "where": Path(where).as_posix(), "rel": rel})
+    return items
+
+
+def _short(commit) -> str:
+    c = str(commit or "").strip()
+    return c[:12] + ("-dirty" if c.endswith("-dirty") and len(c) > 12 else "") if c else ""
+
+
+def _leaderboard_note(board: dict | None, commit) -> str | None:
+    """Where the shown leaderboard comes from, visibly: the commit(s) it was computed at against this
+    report's commit."""
+    if board is None:
+        return None
+    df = board["frame"]
+    col = next((c for c in ("git_commit", "commit") if c in df.columns), None)
+    if col is None:
+        return "The leaderboard CSV records no commit: its scores may come from other code than this report."
+    at = sorted({str(c) for c in df[col].dropna().astype(str) if c.strip()})
+    if not at:
+        return "The leaderboard CSV records no commit: its scores may come from other code than this report."
+    mine = str(commit or "").removesuffix("-dirty")
+    if at == [mine] and not str(commit).endswith("-dirty"):
+        return f"The leaderboard was computed at this report's commit ({_short(mine)})."
+    return (f"This leaderboard was computed at an earlier commit ({', '.join(_short(c) for c in at)}), not at this "
+            f"report's commit ({_short(commit) or 'unknown'}): it is the committed table, not a result of this run.")
+
+
+def _filters(table: dict | None) -> list:
+    """The columns a table can be filtered by (solver, family ...), with their values."""
+    if table is None:
+        return []
+    df = table["frame"]
+    out = []
+    for col in ("solver", "entry", "family", "problem_class"):
+        if col in df.columns and df[col].nunique() > 1:
+            out.append({"column": list(df.columns).index(col), "name": col,
+                        "values": sorted(map(str, df[col].dropna().unique()))})
+    return out
+
+
 def _normalise_provenance(prov: dict) -> dict:
     """Accept the pipeline's spelling too (git_commit, torch_version, host, processor ...)."""
     p = dict(prov)
@@ -110,7 +176,7 @@ def _normalise_provenance(prov: dict) -> dict:
     return p
 
 
-def _summary_lines(manifest, summary, leaderboard, n_figs, skipped) -> list[str]:
+def _summary_lines(manifest, summary, leaderboard, n_figs, skipped, board_note=None) -> list[str]:
     res = manifest.get("results", {})
     lines = [f"Results table: {res.get('rows', '?')} problems."]
     if summary is not None:
@@ -120,15 +186,26 @@ def _summary_lines(manifest, summary, leaderboard, n_figs, skipped) -> list[str]
         if "auc_rho_star" in df.columns and df["auc_rho_star"].notna().any():
             for pclass, g in df.groupby("problem_class"):
                 g = g.dropna(subset=["auc_rho_star"])
-                if len(g):
-                    best = g.loc[g["auc_rho_star"].idxmax()]
-                    extra = (f" ({best['auc_ratio_l1']:.2f} of the l1 area over delta "
-                             f"{best['auc_delta_range']})" if "auc_ratio_l1" in g.columns
-                             and pd.notna(best.get("auc_ratio_l1")) else "")
-                    lines.append(f"{pclass}: largest area under rho*(delta): {best['solver']} "
-                                 f"{best['auc_rho_star']:.4g}{extra}.")
+                if not len(g):
+                    continue
+                if "auc_delta_range" not in g.columns or g["auc_delta_range"].isna().all():
+                    lines.append(f"{pclass}: a single delta, so no area under rho*(delta) (see its phase "
+                                 "diagram).")
+                    continue
+                refs = g[[is_reference(s) for s in g["solver"]]]
+                cand = g.drop(index=refs.index)
+                if not len(cand):
+                    continue
+                best = cand.loc[cand["auc_rho_star"].idxmax()]
+                extra = (f" ({best['auc_ratio_l1']:.2f} of the l1 area over delta "
+                         f"{best['auc_delta_range']})" if "auc_ratio_l1" in g.columns
+                         and pd.notna(best.get("auc_ratio_l1")) else "")
+                ref = ("; oracle reference " + ", ".join(f"{r['solver']} {r['auc_rho_star']:.4g}"
+                                                         for _, r in refs.iterrows()) if len(refs) else "")
+                lines.append(f"{pclass}: largest area under rho*(delta): {best['solver']} "
+                             f"{best['auc_rho_star']:.4g}{extra}{ref}.")
     if leaderboard is not None:
-        lines.append(f"Leaderboard: {len(leaderboard['rows'])} entries.")
+        lines.append(f"Leaderboard: {len(leaderboard['rows'])} entries. " + (board_note or ""))
     s = manifest.get("settings", {})
     if s:
         lines.append(f"Transition fits: logistic maximum likelihood per delta, {s.get('n_boot')} "
@@ -185,11 +262,13 @@ def render_report(manifest, out_html, *, provenance, leaderboard_csv=None, summa
     prov_rows = [(k, prov[k]) for k in ("commit", "date", "machine", "cpu", "threads", "device")]
     prov_rows += [(f"version: {k}", v) for k, v in versions.items()]
     prov_rows += [(k, v) for k, v in prov.items() if k not in need]
+    prov_rows = [(k, _shown(v)) for k, v in prov_rows]
 
     if summary_csv is None and manifest.get("summary_csv"):
         summary_csv = base / manifest["summary_csv"]
     summary = _table(summary_csv)
     leaderboard = _table(leaderboard_csv)
+    board_note = _leaderboard_note(leaderboard, prov.get("commit"))
 
     texts = yaml.safe_load((_HERE / "captions" / "sections.yaml").read_text(encoding="utf-8")) or {}
     skipped = list(manifest.get("skipped", []))
@@ -206,6 +285,10 @@ def render_report(manifest, out_html, *, provenance, leaderboard_csv=None, summa
         entry = dict(fig)
         entry["src"] = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
         entry.setdefault("title", fig.get("id", fig["file"]))
+        entry["downloads"] = _downloads(fig, base, out_html)
+        # the source as a path from the page's folder (the manifest's is relative to the figures folder)
+        entry["source_where"] = next((d["where"] for d in entry["downloads"] if d["rel"] == fig.get("source_csv")),
+                                     fig.get("source_csv"))
         by_kind.setdefault(fig.get("kind", "other"), []).append(entry)
     sections = []
     known = [k for k, _ in _SECTION_ORDER]
@@ -224,8 +307,9 @@ def render_report(manifest, out_html, *, provenance, leaderboard_csv=None, summa
         title="greedybench results",
         generated=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         provenance=prov, provenance_rows=prov_rows, config_yaml=config_yaml,
-        summary_lines=_summary_lines(manifest, summary, leaderboard, n_figs, skipped),
-        leaderboard=leaderboard, summary_table=summary, texts=texts, sections=sections,
+        summary_lines=_summary_lines(manifest, summary, leaderboard, n_figs, skipped, board_note),
+        leaderboard=leaderboard, board_note=board_note, summary_table=summary, texts=texts, sections=sections,
+        filters={"leaderboard-table": _filters(leaderboard), "summary-table-data": _filters(summary)},
         skipped=skipped, results=manifest.get("results", {"path": "?", "rows": "?", "sha256": "?"}),
     )
     atomic_write_text(out_html, html)

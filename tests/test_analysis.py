@@ -293,3 +293,268 @@ def test_make_figures_accepts_pipeline_extras(tmp_path):
     agg = pd.read_csv(tmp_path / "f" / figs["soft_vs_hard"]["source_csv"])
     assert len(agg) == 3 and (agg["trials"] == 5).all()
     assert "rel_err <= 0.001" in figs[next(k for k in figs if k.startswith("phase_success"))]["caption"]
+
+
+def _degenerate_results():
+    """omp: every delta fitted except one all-success and one all-failure column; iht lacks a delta."""
+    df = synthetic_results(deltas=(0.2, 0.4, 0.6, 0.8), trials=6, seed=4)
+    omp = df["solver"] == "omp"
+    df.loc[omp & np.isclose(df["delta"], 0.2), "success"] = True
+    df.loc[omp & np.isclose(df["delta"], 0.8), "success"] = False
+    return df[~((df["solver"] == "iht") & np.isclose(df["delta"], 0.6))].reset_index(drop=True)
+
+
+def test_report_summary_and_leaderboard_score_agree(tmp_path):
+    """One scoring rule: the summary's area under rho*(delta) is the leaderboard's family_score on
+    the same counts, degenerate and missing columns included (all-success counts as the largest rho
+    tried, all-failure and a missing delta as 0)."""
+    from greedybench.analysis.score import area_under_transition
+    from greedybench.leaderboard import family_score
+
+    df = _degenerate_results()
+    make_figures(df, tmp_path, {"analysis": {"n_boot": 0}})
+    summary = pd.read_csv(tmp_path / "summary.csv").set_index("solver")
+    deltas = sorted(df["delta"].unique())
+    for solver, g in df.groupby("solver"):
+        cells = [{"delta": d, "s": s, "m": m, "n_success": int(c["success"].sum()), "n_trials": len(c)}
+                 for (d, s, m), c in g.groupby(["delta", "s", "m"])]
+        board, pts = family_score(cells, deltas)
+        assert summary.loc[solver, "auc_rho_star"] == pytest.approx(board, rel=1e-9, abs=1e-12)
+        flags = {round(d, 6): f for d, _, f in pts}
+        if solver == "omp":
+            assert flags[0.2] == "all_success" and flags[0.8] == "all_failure"
+            assert summary.loc[solver, "n_deltas_degenerate"] == 2
+        else:
+            assert flags[0.6] == "missing"
+        # and the rule itself, from the columns directly
+        cols = [(d, [c["s"] / c["m"] for c in cells if c["delta"] == d],
+                 [c["n_success"] for c in cells if c["delta"] == d],
+                 [c["n_trials"] for c in cells if c["delta"] == d]) for d in deltas]
+        assert area_under_transition(cols)[0] == pytest.approx(board, rel=1e-12)
+    # the l1 reference area is over the same deltas for every solver of the class
+    assert summary["auc_delta_range"].nunique() == 1
+
+
+# ------------------------------------------------------------------- what a reader sees (issue 17)
+
+
+def _single_cell_and_oracle_results():
+    """gauss_B with an oracle entry that is the fastest and most reliable, plus a one-cell class."""
+    df = synthetic_results(solvers=(("omp", 0.8, 2e-3), ("iht", 0.6, 5e-4), ("omp_oracle", 0.95, 1e-5)),
+                           deltas=(0.3, 0.6), n_rho=5, trials=6, seed=5)
+    one = synthetic_results(solvers=(("omp", 0.8, 2e-3), ("iht", 0.6, 5e-4)), families=("latent_dft",),
+                            deltas=(0.3,), n_rho=1, trials=6, seed=6)
+    return pd.concat([df, one], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def drawn(tmp_path_factory):
+    """make_figures on awkward data, keeping every matplotlib Figure it saved."""
+    import greedybench.analysis.fig_common as FC
+
+    out = tmp_path_factory.mktemp("drawn")
+    figs = {}
+    orig = FC._save
+
+    def keep(fig, path):
+        figs[path.stem] = fig
+        orig(fig, path)
+
+    FC._save = keep
+    try:
+        man = make_figures(_single_cell_and_oracle_results(), out, {"analysis": {"n_boot": 10}},
+                           extras=_extras(out))
+    finally:
+        FC._save = orig
+    return out, man, figs
+
+
+def test_figures_without_a_fit_are_not_drawn_and_say_why(drawn):
+    out, man, _ = drawn
+    ids = {f["id"] for f in man["figures"]}
+    skipped = {s["id"]: s["reason"] for s in man["skipped"]}
+    # the one-cell class: its phase diagram is drawn (it shows the cell), its overlay of fitted
+    # curves is not (nothing was fitted), and the manifest says why
+    assert "phase_success_latent-dft" in ids and "transitions_success_latent-dft" not in ids
+    assert "no 50 % point could be fitted" in skipped["transitions_success_latent-dft"]
+    assert "1 (delta, rho) cell" in skipped["transitions_success_latent-dft"]
+    cap = next(f["caption"] for f in man["figures"] if f["id"] == "phase_success_latent-dft")
+    assert "No 50 % point could be fitted" in cap
+    # every figure drawn has at least one fitted point or a non-empty source
+    for f in man["figures"]:
+        if f["kind"].startswith("transitions_"):
+            t = pd.read_csv(out / f["source_csv"])
+            assert np.isfinite(t["rho_star"]).any(), f["id"]
+
+
+def test_selection_map_never_picks_an_oracle(drawn):
+    out, man, _ = drawn
+    sel = [f for f in man["figures"] if f["kind"] == "selection_map"]
+    assert sel
+    for f in sel:
+        winners = set(pd.read_csv(out / f["source_csv"])["winner"])
+        assert not any(w.endswith("_oracle") for w in winners), (f["id"], winners)
+    gauss = next(f for f in sel if "gauss" in f["id"])
+    assert "omp_oracle" in gauss["caption"] and "references, not candidates" in gauss["caption"]
+    # the oracle is by far the fastest and most reliable: without the exclusion it would win cells
+    df = synthetic_results(solvers=(("omp", 0.8, 2e-3), ("omp_oracle", 0.95, 1e-5)), deltas=(0.3,),
+                           n_rho=3, trials=4, seed=5)
+    from greedybench.analysis.summary import selection_table
+
+    sel, excluded = selection_table(df.assign(delta=df["delta"].round(6), rho=df["rho"].round(6)), 0.5)
+    assert excluded == ["omp_oracle"] and set(sel["winner"]) <= {"omp", "(none)"}
+
+
+def test_is_reference():
+    from greedybench.analysis.summary import is_reference
+
+    assert is_reference("omp_oracle") and is_reference("iht_oracle[n_iter=300,step=0.65]")
+    assert is_reference("x", entry="omp_oracle") and is_reference("omp", flag=True)
+    assert not is_reference("omp") and not is_reference("oracle_free_omp") and not is_reference("omp", flag="False")
+
+
+def _renderer(fig):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig.set_dpi(110)  # as saved
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return canvas.get_renderer()
+
+
+def test_titles_fit_and_legends_are_readable(drawn):
+    _, man, figs = drawn
+    assert set(figs) == {f["id"] for f in man["figures"]}
+    for fid, fig in figs.items():
+        r = _renderer(fig)
+        W, H = fig.bbox.width, fig.bbox.height
+        texts = list(fig.texts) + [ax.title for ax in fig.axes if ax.get_visible()]
+        if fig._suptitle is not None:
+            texts.append(fig._suptitle)
+        for t in texts:
+            if not t.get_text():
+                continue
+            bb = t.get_window_extent(r)
+            assert bb.x0 >= -1 and bb.x1 <= W + 1 and bb.y1 <= H + 1, (fid, t.get_text()[:40], bb, W)
+        for leg in list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]:
+            assert min(t.get_fontsize() for t in leg.get_texts()) >= 9, fid
+
+
+def test_phase_legend_covers_no_cell_and_its_fit_handle_is_visible(drawn):
+    _, _, figs = drawn
+    fig = figs["phase_success_latent-dft"]  # one cell per panel
+    r = _renderer(fig)
+    assert fig.legends, "the phase diagram's legend sits outside the panels"
+    lb = fig.legends[0].get_window_extent(r)
+    for ax in fig.axes:
+        if ax.get_visible() and ax.get_label() != "<colorbar>":
+            assert not lb.overlaps(ax.get_window_extent(r))
+    handle = next(h for h, t in zip(fig.legends[0].legend_handles, fig.legends[0].get_texts())
+                  if t.get_text().startswith("fitted 50 %"))
+    # a white line on the legend's white background needs its dark outline
+    assert handle.get_path_effects(), "the white fit line keeps a dark outline in the legend"
+
+
+def test_training_caption_explains_a_diverged_baseline(tmp_path):
+    ex = _extras(tmp_path)
+    err = pd.read_csv(ex["training"]["omp_net"]["errors_csv"])
+    err.loc[err["method"] == "IHT", "rel_err"] = 700.0  # IHT with a too long fixed step
+    err.to_csv(tmp_path / "err.csv", index=False)
+    df = synthetic_results(solvers=(("omp", 0.8, 1e-3),), deltas=(0.3, 0.6), trials=5)
+    man = make_figures(df, tmp_path / "f", {"analysis": {"n_boot": 0}},
+                       extras={"training": {"omp_net": ex["training"]["omp_net"]}})
+    cap = next(f["caption"] for f in man["figures"] if f["kind"] == "training")
+    assert "Off the axis: IHT 4.9e+05" in cap and "2 / ||A||_2^2" in cap and "diverge" in cap
+
+
+def test_png_and_svg_bytes_are_reproducible(tmp_path):
+    """Same inputs, same bytes: PNG and SVG metadata (dates, software) are stripped, SVG ids salted."""
+    df = synthetic_results(solvers=(("omp", 0.8, 1e-3),), deltas=(0.3, 0.6), trials=4, seed=1)
+    a = make_figures(df, tmp_path / "a", {"analysis": {"n_boot": 0}})
+    make_figures(df, tmp_path / "b", {"analysis": {"n_boot": 0}})
+    for f in a["figures"]:
+        for name in (f["file"], f["svg"]):
+            assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+        assert (tmp_path / "a" / f["svg"]).read_bytes().lstrip().startswith(b"<?xml")
+
+
+def test_hover_regions_lie_on_their_cells(drawn):
+    """The report's hover texts: each region's centre in the saved PNG has the colour of the cell the
+    text describes (viridis of k/n), so a reader hovering a cell reads that cell's counts."""
+    import re
+
+    from matplotlib import colormaps
+    from matplotlib.image import imread
+
+    out, man, _ = drawn
+    fig = next(f for f in man["figures"] if f["id"] == "phase_success_gauss-b")
+    img = imread(out / fig["file"])[:, :, :3]
+    H, W = img.shape[:2]
+    regions = fig["hover"]
+    n_cells = len(pd.read_csv(out / fig["source_csv"]))
+    assert len(regions) == n_cells > 0
+    match = 0
+    for x0, y0, x1, y1, text in regions:
+        k, n = map(int, re.search(r"(\d+) of (\d+) succeeded", text).groups())
+        assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
+        px = img[int((y0 + y1) / 2 * H), int((x0 + x1) / 2 * W)]
+        match += bool(np.abs(px - np.asarray(colormaps["viridis"](k / n)[:3])).max() < 0.06)
+    # the fitted curve, its band and the l1 line cross a few cell centres
+    assert match >= 0.8 * len(regions), (match, len(regions))
+    sel = next(f for f in man["figures"] if f["kind"] == "selection_map")
+    assert sel["hover"] and all("delta" in r[4] for r in sel["hover"])
+
+
+def test_analysis_and_experiments_respect_the_layers():
+    """analysis/ imports nothing above it (pipeline, leaderboard, train, cli, experiments, report);
+    experiments/ (the paper entry points) never import the pipeline; no module over ~500 lines."""
+    import ast
+    from pathlib import Path
+
+    import greedybench
+
+    root = Path(greedybench.__file__).resolve().parent
+    above = {"analysis": ("pipeline", "leaderboard", "train", "cli", "experiments", "report"),
+             "experiments": ("pipeline", "leaderboard", "cli")}
+    for pkg, banned in above.items():
+        for path in sorted((root / pkg).glob("*.py")):
+            text = path.read_text(encoding="utf-8")
+            assert len(text.splitlines()) <= 500, path.name
+            for node in ast.walk(ast.parse(text)):
+                if isinstance(node, ast.ImportFrom):
+                    base = ("greedybench." + pkg + "." if node.level == 1 else "greedybench." if node.level == 2
+                            else "") + (node.module or "")
+                    base = base.rstrip(".")
+                    names = [base] + [f"{base}.{a.name}" for a in node.names]
+                elif isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                else:
+                    continue
+                for name in names:
+                    parts = name.split(".")
+                    assert not (parts[0] == "greedybench" and len(parts) > 1 and parts[1] in banned), \
+                        (path.name, name)
+
+
+def test_hover_points_of_the_transition_overlay(drawn):
+    """Each fitted point of the overlay has a hover box centred on its marker (the solver's colour)."""
+    import re
+
+    from matplotlib.image import imread
+
+    from greedybench.analysis.fig_common import solver_colors
+
+    out, man, _ = drawn
+    fig = next(f for f in man["figures"] if f["id"] == "transitions_success_gauss-b")
+    t = pd.read_csv(out / fig["source_csv"])
+    assert len(fig["hover"]) == int(np.isfinite(t["rho_star"]).sum()) > 0
+    colors = solver_colors(_single_cell_and_oracle_results()["solver"].unique())
+    img = imread(out / fig["file"])[:, :, :3]
+    H, W = img.shape[:2]
+    match = 0
+    for x0, y0, x1, y1, text in fig["hover"]:
+        solver = text.split(":", 1)[0]
+        assert re.search(r"rho\* = [0-9.e-]+ \[[0-9.e-]+, [0-9.e-]+\] at delta", text), text
+        px = img[int((y0 + y1) / 2 * H), int((x0 + x1) / 2 * W)]
+        match += bool(np.abs(px - np.asarray(colors[solver])).max() < 0.08)
+    assert match >= 0.7 * len(fig["hover"]), (match, len(fig["hover"]))

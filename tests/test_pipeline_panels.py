@@ -1,7 +1,8 @@
 """The report's Fig. 2 and Fig. 3 panels, stage by stage on tiny inputs (no Snakemake):
 
 fig2_stage -> tables/fig2.csv (rows per (algorithm, n, tau), bounds never below the measured
-difference, the difference errors equal greedybench.experiments.fig2's), train_stage (options reach
+difference, the difference errors and the bound statistics equal those of
+greedybench.analysis.soft_vs_hard_study, which the paper script uses too), train_stage (options reach
 the net, the loss history is kept), training_tables_stage -> loss / weights / errors CSVs, and
 figures_stage -> the manifest lists the Fig. 2, bound-scatter and training figures, PNGs on disk.
 """
@@ -18,7 +19,7 @@ GAUSS = {"ensemble": "gaussian", "signal": "uniform", "amplitude": "gaussian", "
 LATENT = {"ensemble": "partial_dft", "signal": "latent", "amplitude": "gaussian", "normalize": True,
           "shared_A": True, "K": 8}
 PAIRS = [{"soft": "soft_omp", "hard": "omp"}, {"soft": "soft_iht", "hard": "iht"}]
-# on the half-decade grid of greedybench.experiments.fig2.TAUS, so that its functions can be compared
+# on the half-decade grid of greedybench.analysis.soft_vs_hard_study.TAUS, so that its functions can be compared
 TAUS = [1e-6, 1e-4, 10 ** -2.5, 1e-2, 1.0]
 FIG2 = {"enabled": True, "omp_iterations": [1, 3, 6], "iht_iterations": [1, 4, 8], "omp_trials": 6,
         "iht_trials": 5, "iht_step": 0.6}
@@ -67,10 +68,10 @@ def test_fig2_bounds_hold(fig2_csv):
 
 
 def test_fig2_equals_the_fig2_experiment_functions(fig2_csv):
-    """The measured difference errors are those of greedybench.experiments.fig2.difference_errors
-    (same instances, same kernels), summarised by its summarise()."""
+    """The measured difference errors are those of soft_vs_hard_study.difference_errors (same
+    instances, same kernels), summarised by its summarise()."""
+    from greedybench.analysis import soft_vs_hard_study as F2
     from greedybench.datasets import make_instance
-    from greedybench.experiments import fig2 as F2
     from greedybench.functional.soft import _iht_kernel, _omp_kernel
     from greedybench.pipeline.generate import _family_kwargs
 
@@ -88,6 +89,32 @@ def test_fig2_equals_the_fig2_experiment_functions(fig2_csv):
             got = t[(t.algorithm == algo) & (t.n == n)].sort_values("tau")
             torch.testing.assert_close(torch.tensor(got["geomean"].to_numpy()), ref[n][0].double(),
                                        rtol=1e-6, atol=0.0)
+
+
+def test_fig2_bound_statistics_equal_the_library(fig2_csv):
+    """Every column of tables/fig2.csv (geometric means, bound band, violations, tightness) is
+    soft_vs_hard_study.bound_summary of the Theorem 1/2 bounds on the same instances, so the
+    pipeline and the paper script compute Fig. 2 with one piece of code."""
+    from greedybench.analysis.soft_vs_hard_study import bound_summary
+    from greedybench.datasets import make_instance
+    from greedybench.functional import bounds as BD
+    from greedybench.pipeline.generate import _family_kwargs
+
+    _, t = fig2_csv
+    for algo, iters, B in (("OMP", FIG2["omp_iterations"], FIG2["omp_trials"]),
+                           ("IHT", FIG2["iht_iterations"], FIG2["iht_trials"])):
+        inst = make_instance(m=16, N=32, s=4, batch=B, seed=3, sigma=1e-3, dtype=torch.float64,
+                             **_family_kwargs(GAUSS))
+        res = (BD.omp_bound(inst.A, inst.Y, max(iters), TAUS) if algo == "OMP" else
+               BD.iht_bound(inst.A, inst.Y, 4, TAUS, step=FIG2["iht_step"], n_iter=max(iters)))
+        xn = res.x_norm[:, None, :]
+        den = torch.where(xn > 0, xn, torch.ones_like(xn))
+        stats = bound_summary(res.measured / den, res.bound / den, iters)
+        for n in iters:
+            got = t[(t.algorithm == algo) & (t.n == n)].sort_values("tau")
+            for col, ref in stats[n].items():
+                torch.testing.assert_close(torch.tensor(got[col].to_numpy(dtype=float)), ref.double().cpu(),
+                                           rtol=1e-12, atol=0.0, equal_nan=True, msg=f"{algo} n={n} {col}")
 
 
 def test_fig2_without_bounds_and_unbounded_pairs(tmp_path):

@@ -21,104 +21,46 @@ lists the epochs of every learned model). Cost on one core: OMP-Net ~0.35 s/epoc
 Outputs in --out: per seed ``seed<k>/<task>/<method>/`` (train.py files: losses.csv, best.pt ...),
 ``seed<k>/metrics.json``, ``errors_seed<k>.csv`` (per-sample relative l2 error of every method),
 ``weights.csv`` (learned w vs T), ``comparison.csv`` / ``comparison.md`` (mean +- std over seeds),
-``fig3_omp.png`` / ``fig3_iht.png`` (loss curves with baseline lines, oracle vs learned |w| stems,
-boxplots of the per-sample relative error). ``--aggregate-only`` rebuilds the table and figures
+``fig3_omp.png`` / ``fig3_iht.png`` (+ .svg; the report's training figure: the first seed's loss
+curves with the baselines' test MSE, its learned |w| against T, boxplots of the per-sample relative
+error pooled over seeds). ``--aggregate-only`` rebuilds the table and figures
 from the per-seed files (e.g. after running seeds in separate processes).
+
+The data, the metrics and the tables are :mod:`greedybench.analysis.fig3_study`; the figure is
+:func:`greedybench.analysis.fig_training.draw_training`; every file is written atomically through
+greedybench.storage. This module runs the training (greedybench.train) per seed and the command line.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
-import math
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 import greedybench as gb
+from greedybench.analysis.fig3_study import (
+    K, METHODS, N, S, SIGMA, TASKS, WEIGHTS_COLUMNS, comparison_markdown, comparison_rows, fig3_data,
+    figure_tables, latent_signals, partial_dft, rel_errors, summarize, weights_rows)
 from greedybench.nn import ALISTA, LISTA, PUDLEISTA, IHTNet, OMPNet
-from greedybench.train import TrainConfig, predict, train
+from greedybench.storage import atomic_write_bytes, atomic_write_text, write_csv, write_json
+from greedybench.train import TrainConfig, load_model, predict, train
 
-N, K, S, SIGMA = 256, 20, 10, 1e-3
-TASKS = {
-    "omp": {"m": 20, "layers": 10, "net": "OMP-Net"},
-    "iht": {"m": 36, "layers": 30, "net": "IHT-Net"},
-}
-METHODS = {  # table order
-    "omp": ["OMP", "Soft-OMP (w=1)", "weighted OMP (oracle)", "weighted OMP (learned w)", "OMP-Net",
-            "OMP-Net (untied)", "LISTA", "ALISTA", "PUDLE-ISTA"],
-    "iht": ["IHT", "Soft-IHT (w=1)", "weighted IHT (oracle)", "weighted IHT (learned w)", "IHT-Net",
-            "IHT-Net (untied)", "LISTA", "ALISTA", "PUDLE-ISTA"],
-}
 LEARNED = ("net", "lista", "alista", "pudle")
 # optional (``--methods net_untied``): the greedy net with one weight vector per layer
 OPTIONAL = ("net_untied",)
+__all__ = ["main", "run_seed", "aggregate", "LEARNED", "OPTIONAL",
+           # re-exported from greedybench.analysis.fig3_study, where they live
+           "K", "METHODS", "N", "S", "SIGMA", "TASKS", "fig3_data", "latent_signals", "partial_dft", "rel_errors",
+           "summarize"]
 
 
-# --------------------------------------------------------------------------------------------- #
-# data (reference 5.1), generated inline with seeded generators
-# --------------------------------------------------------------------------------------------- #
-def partial_dft(m: int, g: torch.Generator, n: int = N) -> torch.Tensor:
-    """A = F[rows] / sqrt(m), rows = sorted random m of the first n-1 frequencies k in
-    {-n/2+1, ..., n/2}, F[k, j] = exp(-2 pi i k j / n); complex128, unit columns, A A^H = (n/m) I."""
-    rows = torch.randperm(n - 1, generator=g)[:m].sort().values
-    k = torch.arange(-n // 2 + 1, n // 2 + 1, dtype=torch.float64)[rows]
-    j = torch.arange(n, dtype=torch.float64)
-    return torch.exp(-2j * math.pi * torch.outer(k, j) / n) / math.sqrt(m)
-
-
-def latent_signals(T: torch.Tensor, count: int, g: torch.Generator, s: int = S, n: int = N) -> torch.Tensor:
-    """(count, n) real signals: support = s of the hidden set T without replacement, N(0,1) values,
-    normalised to unit l2 norm."""
-    pick = torch.rand(count, T.numel(), generator=g).argsort(dim=1)[:, :s]
-    supp = T[pick]
-    vals = torch.randn(count, s, generator=g, dtype=torch.float64)
-    X = torch.zeros(count, n, dtype=torch.float64).scatter(1, supp, vals)
-    return X / torch.linalg.vector_norm(X, dim=1, keepdim=True)
-
-
-def fig3_data(seed: int, m: int, *, n_train: int = 1024, n_val: int = 512, n_test: int = 512,
-              sigma: float = SIGMA, dtype=torch.complex64) -> dict:
-    """One task's data for one seed: A (m, N) and the hidden set T shared by the three splits.
-    T depends on the seed only (shared by both tasks of a seed); A and the samples on (seed, m)."""
-    T = torch.randperm(N, generator=torch.Generator().manual_seed(int(seed)))[:K].sort().values
-    g = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(m))
-    A = partial_dft(m, g)
-    out = {"A": A.to(dtype), "A64": A, "T": T, "m": m, "seed": seed, "sigma": sigma}
-    rdt = torch.empty((), dtype=dtype).real.dtype
-    for name, count in (("train", n_train), ("val", n_val), ("test", n_test)):
-        X = latent_signals(T, count, g)
-        e = torch.complex(torch.randn(count, m, generator=g, dtype=torch.float64),
-                          torch.randn(count, m, generator=g, dtype=torch.float64)) / math.sqrt(2)
-        Y = X.to(A.dtype) @ A.mT + sigma / math.sqrt(m) * e
-        out[name] = (Y.to(dtype), X.to(rdt))
-        out[name + "64"] = (Y, X)
-    return out
-
-
-# --------------------------------------------------------------------------------------------- #
-# metrics
-# --------------------------------------------------------------------------------------------- #
-def rel_errors(x_hat: torch.Tensor, X: torch.Tensor) -> np.ndarray:
-    x_hat = x_hat.real if x_hat.is_complex() else x_hat
-    X = X.to(x_hat.dtype)
-    return (torch.linalg.vector_norm(x_hat - X, dim=1) / torch.linalg.vector_norm(X, dim=1)).double().numpy()
-
-
-def summarize(x_hat: torch.Tensor, X: torch.Tensor) -> dict:
-    xr = (x_hat.real if x_hat.is_complex() else x_hat).double()
-    mse = float((xr - X.double()).pow(2).sum(1).mean())
-    r = rel_errors(x_hat, X)
-    return {"mse": mse, "median_rel": float(np.median(r)), "mean_rel": float(r.mean()),
-            "frac_rel_lt_1e-2": float((r < 1e-2).mean()), "rel": r}
-
-
-# --------------------------------------------------------------------------------------------- #
-# one seed
-# --------------------------------------------------------------------------------------------- #
 def _make_model(kind: str, task: str, A: torch.Tensor):
     L = TASKS[task]["layers"]
     if kind in ("net", "net_untied"):
@@ -143,7 +85,6 @@ def _config(kind: str, epochs: int, seed: int) -> TrainConfig:
 
 def _snapshot(model, mdir: Path):
     """Load the best weights of a (possibly unfinished) run without training; None if absent."""
-    from greedybench.train import load_model
     if not (mdir / "best.pt").exists() or not (mdir / "last.pt").exists():
         return None
     ck = torch.load(mdir / "last.pt", weights_only=True)
@@ -233,20 +174,14 @@ def run_seed(seed: int, out: Path, *, epochs: int, kinds=LEARNED, tasks=("omp", 
             errs = {**_read_errors(epath), **errs}
         res["tasks"][task] = tr
         _write_errors(epath, errs)
-        mpath.parent.mkdir(parents=True, exist_ok=True)
-        with open(mpath, "w") as f:
-            json.dump({"seed": seed, "epochs": epochs, "task": task, **tr}, f, indent=1)
+        write_json(mpath, {"seed": seed, "epochs": epochs, "task": task, **tr})
     return res
 
 
 def _write_errors(path: Path, errs: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     names = list(errs)
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["sample"] + names)
-        for i in range(len(next(iter(errs.values())))):
-            w.writerow([i] + [f"{errs[n][i]:.6e}" for n in names])
+    rows = [{"sample": i, **{n: float(errs[n][i]) for n in names}} for i in range(len(next(iter(errs.values()))))]
+    write_csv(path, ["sample"] + names, rows)
 
 
 def _read_errors(path: Path) -> dict:
@@ -260,14 +195,7 @@ def _read_errors(path: Path) -> dict:
 # --------------------------------------------------------------------------------------------- #
 # aggregation: table, weights CSV, figures
 # --------------------------------------------------------------------------------------------- #
-def _ms(vals):
-    v = np.array([x for x in vals if x is not None and np.isfinite(x)], dtype=float)
-    if v.size == 0:
-        return float("nan"), float("nan")
-    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
-
-
-def aggregate(out: Path, seeds, models: Path = None) -> list:
+def _runs(out: Path, seeds) -> list:
     runs = []
     for s in seeds:
         tasks = {}
@@ -279,58 +207,16 @@ def aggregate(out: Path, seeds, models: Path = None) -> list:
             runs.append({"seed": s, "epochs": max(t["epochs"] for t in tasks.values()), "tasks": tasks})
     if not runs:
         raise SystemExit(f"no seed results under {out}")
-    rows = []
-    for task in ("omp", "iht"):
-        per = [r["tasks"][task] for r in runs if task in r["tasks"]]
-        if not per:
-            continue
-        for name in METHODS[task]:
-            ms = [p["methods"][name] for p in per if name in p["methods"]]
-            if not ms:
-                continue
-            trn = [p["train"].get(name) for p in per if p["train"].get(name)]
-            mse, mse_sd = _ms([m_["mse"] for m_ in ms])
-            med, med_sd = _ms([m_["median_rel"] for m_ in ms])
-            mean, _ = _ms([m_["mean_rel"] for m_ in ms])
-            frac, _ = _ms([m_["frac_rel_lt_1e-2"] for m_ in ms])
-            row = {"task": f"{task.upper()} (m={per[0]['m']})", "method": name, "n_seeds": len(ms),
-                   "test_mse_mean": mse, "test_mse_std": mse_sd, "median_rel_l2_mean": med,
-                   "median_rel_l2_std": med_sd, "mean_rel_l2": mean, "frac_rel_lt_1e-2": frac,
-                   "best_epoch": "", "epochs": "", "train_time_s": "", "skipped_steps": "", "top20_in_T": ""}
-            if trn:
-                row["best_epoch"] = " ".join(str(t["best_epoch"]) for t in trn)
-                row["epochs"] = " ".join(str(t["epochs"]) for t in trn)
-                row["skipped_steps"] = " ".join(str(t.get("skipped_steps", 0)) for t in trn)
-                tm, tsd = _ms([t["train_time_s"] for t in trn])
-                row["train_time_s"] = f"{tm:.0f} +- {tsd:.0f}"
-            if any("top20_in_T" in t for t in trn):                   # untied nets: layer-averaged |w|
-                row["top20_in_T"] = " ".join(str(t["top20_in_T"]) for t in trn if "top20_in_T" in t)
-            rows.append(row)
-    cols = list(rows[0])
-    with open(out / "comparison.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=cols)
-        w.writeheader()
-        w.writerows(rows)
-    lines = [f"Fig. 3 comparison on the TEST set (512 samples per seed; mean +- std over seeds "
-             f"{[r['seed'] for r in runs]}; epochs {runs[0]['epochs']})", "",
-             "| task | method | test MSE | median rel. l2 | mean rel. l2 | frac(rel<1e-2) | epochs | best epoch | train time [s] | skipped steps | top-20 |w| in T |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['task']} | {r['method']} | {r['test_mse_mean']:.3g} +- {r['test_mse_std']:.2g} | "
-                     f"{r['median_rel_l2_mean']:.3g} +- {r['median_rel_l2_std']:.2g} | {r['mean_rel_l2']:.3g} | "
-                     f"{r['frac_rel_lt_1e-2']:.2f} | {r['epochs']} | {r['best_epoch']} | {r['train_time_s']} | {r['skipped_steps']} | {r['top20_in_T']} |")
-    (out / "comparison.md").write_text("\n".join(lines) + "\n")
-    # learned weights vs T
-    with open(out / "weights.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["seed", "net", "index", "in_T", "oracle_w", "learned_w"])
-        for r in runs:
-            for task, tr in r["tasks"].items():
-                if tr.get("weights") is None:
-                    continue
-                Tset = set(tr["T"])
-                for i, wv in enumerate(tr["weights"]):
-                    w.writerow([r["seed"], TASKS[task]["net"], i, int(i in Tset), int(i in Tset), f"{wv:.6e}"])
+    return runs
+
+
+def aggregate(out: Path, seeds, models: Path = None) -> list:
+    """comparison.csv / comparison.md / weights.csv and the figures from the per-seed files."""
+    runs = _runs(out, seeds)
+    rows = comparison_rows(runs)
+    write_csv(out / "comparison.csv", list(rows[0]), rows)
+    atomic_write_text(out / "comparison.md", comparison_markdown(rows, runs))
+    write_csv(out / "weights.csv", WEIGHTS_COLUMNS, weights_rows(runs))
     try:
         _figures(out, runs, out if models is None else models)
     except Exception as exc:  # figures are a convenience; the CSVs are the record
@@ -338,82 +224,39 @@ def aggregate(out: Path, seeds, models: Path = None) -> list:
     return rows
 
 
-def _read_losses(path: Path):
-    with open(path) as f:
-        rows = list(csv.DictReader(f))
-    ep = np.array([int(r["epoch"]) for r in rows])
-    tl = np.array([float(r["train_loss"]) for r in rows])
-    vl = np.array([float(r["val_loss"]) if r["val_loss"] else np.nan for r in rows])
-    return ep, tl, vl
-
-
 def _figures(out: Path, runs, models: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """fig3_<task>.png/.svg with the report's training figure (fig_training.draw_training)."""
+    from matplotlib.figure import Figure  # slow import, only here
+
+    from greedybench.analysis.fig_training import draw_training, panels
 
     for task in ("omp", "iht"):
         per = [r for r in runs if task in r["tasks"]]
         if not per:
             continue
-        net = TASKS[task]["net"]
-        hard = "OMP" if task == "omp" else "IHT"
-        fig, ax = plt.subplots(1, 3, figsize=(17, 4.6))
-        # (a) loss curves
-        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-        for i, r in enumerate(per):
-            p = models / f"seed{r['seed']}" / task / "net" / "losses.csv"
-            if p.exists():
-                ep, tl, vl = _read_losses(p)
-                ax[0].semilogy(ep, tl, color=colors[i % 10], alpha=0.5, lw=0.8, label=f"train (seed {r['seed']})")
-                ok = np.isfinite(vl)
-                ax[0].semilogy(ep[ok], vl[ok], color=colors[i % 10], lw=1.2, ls="--", label=f"val (seed {r['seed']})")
-        mt = [r["tasks"][task]["methods"] for r in per]
-        for name, ls, c in ((hard, ":", "k"), (f"weighted {hard} (oracle)", "-.", "g"), (net, "-", "r")):
-            vals = [m_[name]["mse"] for m_ in mt if name in m_]
-            if vals:
-                ax[0].axhline(np.mean(vals), color=c, ls=ls, lw=1.5, label=f"{name} test MSE {np.mean(vals):.2g}")
-        ax[0].set_xlabel("epoch")
-        ax[0].set_ylabel(r"MSE  mean $\|\mathrm{Re}\,\hat x - x\|_2^2$")
-        ax[0].set_title(f"(a) {net} training (m={TASKS[task]['m']})")
-        ax[0].legend(fontsize=6.5, ncol=2)
-        # (b) weights of the first seed
-        r0 = per[0]["tasks"][task]
-        if r0.get("weights") is not None:
-            wv = np.abs(np.array(r0["weights"]))
-            orc = np.zeros(N)
-            orc[r0["T"]] = 1
-            idx = np.arange(N)
-            inT = orc > 0
-            ax[1].axhline(1.0, color="C7", ls=":", lw=1, label="initial w = 1")
-            ax[1].vlines(idx[~inT], 0, wv[~inT], color="C7", lw=0.8, label="learned |w|, j not in T")
-            ax[1].vlines(idx[inT], 0, wv[inT], color="C3", lw=1.6, label="learned |w|, j in T")
-            ax[1].plot(idx[inT], np.ones(inT.sum()), "o", mfc="none", mec="C2", ms=6, label="oracle $1_T$")
-            ax[1].set_ylim(bottom=0)
-            ax[1].set_xlabel("index j")
-            ax[1].set_ylabel("|w_j|")
-            ax[1].set_title(f"(b) weights, seed {per[0]['seed']}: top-20 |w| hit {r0.get('top20_in_T')}/20 of T")
-            ax[1].legend(fontsize=7)
-        # (c) boxplots of per-sample relative error, pooled over seeds
-        errs = {}
+        errors = {}
         for r in per:
             p = out / f"errors_seed{r['seed']}_{task}.csv"
             if p.exists():
                 for k, v in _read_errors(p).items():
-                    errs.setdefault(k, []).append(v)
-        names = [n for n in METHODS[task] if n in errs]
-        data = [np.clip(np.concatenate(errs[n]), 1e-8, None) for n in names]
-        ax[2].boxplot(data, orientation="horizontal", tick_labels=names, showfliers=True, flierprops={"markersize": 2})
-        ax[2].set_xscale("log")
-        ax[2].set_xlabel(r"relative $\ell_2$ error (test, all seeds)")
-        ax[2].set_title("(c) per-sample error")
-        fig.tight_layout()
-        fig.savefig(out / f"fig3_{task}.png", dpi=130)
-        plt.close(fig)
+                    errors.setdefault(k, []).append(v)
+        lp = models / f"seed{per[0]['seed']}" / task / "net" / "losses.csv"
+        losses = pd.read_csv(lp)[["epoch", "train_loss", "val_loss"]] if lp.exists() else None
+        loss, weights, err, baselines = figure_tables(runs, task, errors, losses)
+        if err.empty:
+            continue
+        fig = Figure(figsize=(5.6 * len(panels(loss, weights)), 4.8), layout="constrained")
+        draw_training(fig, loss, weights, err, baselines)
+        fig.suptitle(f"{TASKS[task]['net']} (m = {TASKS[task]['m']}): seed {per[0]['seed']} training and "
+                     f"weights; test errors of seeds {[r['seed'] for r in per]}")
+        for ext in ("png", "svg"):
+            buf = io.BytesIO()
+            fig.savefig(buf, format=ext, dpi=130, metadata={"Software": None} if ext == "png" else {"Date": None})
+            atomic_write_bytes(out / f"fig3_{task}.{ext}", buf.getvalue())
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="greedybench fig3", description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--epochs", type=int, default=1000)

@@ -29,7 +29,12 @@ from .functional import (
     subspace_pursuit,
 )
 
-__version__ = "0.1.0"
+try:  # one version, pyproject.toml's
+    from importlib.metadata import version as _dist_version
+
+    __version__ = _dist_version("greedybench")
+except Exception:  # noqa: BLE001 - not installed (a bare checkout on sys.path)
+    __version__ = "unknown"
 
 __all__ = [
     "DTypeError", "DeviceError", "GreedybenchError", "InvalidParameterError", "NonFiniteError",

@@ -244,14 +244,12 @@ def provenance(device: str, dtype: str) -> Dict[str, Any]:
     import numpy
     import torch
 
-    import greedybench
-
     return {
         "device": device,
         "dtype": dtype,
         "torch_version": torch.__version__,
         "numpy_version": numpy.__version__,
-        "greedybench_version": greedybench.__version__,
+        "greedybench_version": _package_version("greedybench"),
         "git_commit": git_commit(),
         "threads": torch.get_num_threads(),
         "host": socket.gethostname(),

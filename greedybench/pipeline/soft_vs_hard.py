@@ -11,7 +11,7 @@ without that module the stage fails (the config check refuses it first).
 ``fig2_stage`` (results/tables/fig2.csv) is the per-iteration table of the reference's Fig. 2: for
 Soft-OMP vs OMP and Soft-IHT vs IHT, the difference error ||x^n - x~^n|| / ||x^n|| at the
 iterations ``soft_vs_hard.fig2.{omp,iht}_iterations`` against the tau grid, summarised over trials
-by ``greedybench.experiments.fig2.summarise`` (geometric mean with 1e-12 added before the log, band
+by ``greedybench.analysis.soft_vs_hard_study.bound_summary`` (geometric mean with 1e-12 added before the log, band
 10^(mean +- std of log10)), next to the Theorem 1 / 2 bounds of ``greedybench.functional.bounds``
 (``omp_bound`` / ``iht_bound``, which run the hard and soft paths and return the measured
 difference with the bound, so that both come from the same iterates). Per (algorithm, n, tau):
@@ -28,8 +28,8 @@ from pathlib import Path
 import torch
 
 from ..analysis.metrics import recovery_metrics
+from ..analysis.soft_vs_hard_study import bound_summary
 from ..datasets import make_instance
-from ..experiments import fig2 as F2
 from ..functional import bounds as BD
 from ..registry import ProblemBatch, Variant, get_solver, run_solver
 from ..storage import provenance, set_threads, write_csv
@@ -42,8 +42,7 @@ __all__ = ["soft_vs_hard_stage", "fig2_stage", "fig2_enabled", "check_fig2", "co
            "BOUNDED"]
 
 #: the source files that define the numbers of fig2.csv beyond the solver entries (rerun trigger)
-_FIG2_SOURCES = ("functional/bounds.py", "experiments/fig2.py")
-_RTOL = 1e-9
+_FIG2_SOURCES = ("functional/bounds.py", "analysis/soft_vs_hard_study.py")
 
 
 def _params(entry, shared: dict, **fixed) -> dict:
@@ -111,17 +110,6 @@ def code_version() -> str:
     return _code_version([root / rel for rel in _FIG2_SOURCES], root=root)
 
 
-def _geo(v: torch.Tensor, mask: torch.Tensor, floor: float):
-    """(geometric mean, lo, hi) over dim 0 of v where mask, as fig2.summarise (nan where empty)."""
-    lg = torch.log10(v + floor)
-    k = mask.sum(0)
-    mu = torch.where(mask, lg, 0.0).sum(0) / k.clamp_min(1)
-    var = torch.where(mask, (lg - mu).square(), 0.0).sum(0) / (k - 1).clamp_min(1)
-    sd = var.sqrt()
-    nan = torch.full_like(mu, float("nan"))
-    return tuple(torch.where(k > 0, 10 ** x, nan) for x in (mu, mu - sd, mu + sd))
-
-
 def fig2_stage(out_csv, *, pairs: list, tau: list, family_name: str, family: dict, m: int, N: int,
                s: int, sigma: float, trials: int, seed: int, bounds: bool, fig2: dict,
                solver_files=(), versions: dict = None, code: str = None, device: str, dtype: str,
@@ -152,26 +140,17 @@ def fig2_stage(out_csv, *, pairs: list, tau: list, family_name: str, family: dic
         den = torch.where(xn > 0, xn, torch.ones_like(xn))
         rel = (res.measured / den).cpu()                                        # (B, T, n)
         relb = (res.bound / den).cpu()
-        # iterate 0 (the zero vector) first, so that err[:, :, n] is iteration n as in fig2.py
-        err = torch.cat([torch.zeros_like(rel[:, :, :1]), rel], dim=-1)
-        summ = F2.summarise(err, iters)
+        stats = bound_summary(rel, relb, iters)
         for n in iters:
-            gm, lo, hi = summ[n]
-            r, b = rel[:, :, n - 1], relb[:, :, n - 1]                          # (B, T)
-            fin = torch.isfinite(b)
-            viol = (fin & (r > torch.where(fin, b, 0.0) * (1 + _RTOL) + F2.FLOOR)).sum(0)
-            bgm, blo, bhi = _geo(torch.where(fin, b, 0.0), fin, F2.FLOOR)
-            mgm = _geo(r, fin, F2.FLOOR)[0]
-            tight = _geo((torch.where(fin, b, 0.0) + F2.FLOOR) / (r + F2.FLOOR), fin, 0.0)[0]
+            st = {k: v.tolist() for k, v in stats[n].items()}
             for i, t in enumerate(taus):
                 row = {"algorithm": algo, "soft_solver": soft_e.name, "hard_solver": hard_e.name, "n": n,
-                       "tau": t, "trials": B, "geomean": float(gm[i]), "lo": float(lo[i]), "hi": float(hi[i]),
+                       "tau": t, "trials": B, "geomean": st["geomean"][i], "lo": st["lo"][i], "hi": st["hi"][i],
                        "family": family_name, "m": m, "N": N, "s": s, "sigma": float(sigma), "step": step,
                        "seed": seed, "soft_version": soft_e.version, "hard_version": hard_e.version, **prov}
                 if bounds:
-                    row.update(bound_geomean=float(bgm[i]), bound_lo=float(blo[i]), bound_hi=float(bhi[i]),
-                               frac_finite=float(fin[:, i].double().mean()), violations=int(viol[i]),
-                               measured_finite_geomean=float(mgm[i]), tightness=float(tight[i]))
+                    row.update({k: st[k][i] for k in ("bound_geomean", "bound_lo", "bound_hi", "frac_finite",
+                                                      "violations", "measured_finite_geomean", "tightness")})
                 rows.append(row)
     rows.sort(key=lambda r: (r["algorithm"], r["n"], r["tau"]))
     write_csv(out_csv, FIG2_COLUMNS, rows)

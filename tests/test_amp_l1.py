@@ -160,12 +160,13 @@ def test_cuda_matches_cpu():
 
 def test_transition_small_n_near_rho_w():
     # fast version of the protocol's validation: N = 128 at delta = 0.5 with a small protocol;
-    # finite-N transitions are wide there, so the tolerance is 0.06 (the paper test: 0.03 at 512)
+    # finite-N transitions are wide there, so the tolerance is 0.04 (measured: within 0.021 for
+    # seeds 0, 1; the paper test: 0.03 at N = 512)
     proto = TransitionProtocol(n_points=12, point_trials=20)
     rw = rho_weak(0.5)
     for f in (lambda A, Y, s: gb.amp(A, Y, n_iter=500), lambda A, Y, s: gb.basis_pursuit(A, Y)):
         r = locate_solver_transition(f, N=128, delta=0.5, seed=0, protocol=proto)
-        assert abs(r.rho_star - rw) < 0.06
+        assert abs(r.rho_star - rw) < 0.04
         assert r.ci_lo < r.rho_star < r.ci_hi
 
 

@@ -91,8 +91,11 @@ def amp(A, y, *, alpha=None, n_iter=1000, tol=None, debias=False, return_path=Fa
         :func:`minimax_threshold` at delta = m / N, which maximises the noiseless phase
         transition (it then sits at rho_W(delta)); requires m < N.
     n_iter : int
-        Maximum number of iterations, >= 1 (default 1000; near the transition the iteration
-        converges slowly, like (1 - distance to the transition)^t).
+        Maximum number of iterations, >= 1 (default 1000). Near the transition the iteration
+        converges slowly, so the cap moves the measured transition: at N = 512 with 1000
+        iterations the 50 % point (relative l2 error <= 1e-3) is within 0.01 of rho_W for
+        delta <= 0.7 but 0.016 and 0.021 below it at delta = 0.8 and 0.9; at delta = 0.9
+        4000 iterations raise the success rate at rho = 0.66 from 0.28 to 0.55.
     tol : None or float > 0
         Relative residual at which a problem stops. None: 1e-7 in float64, 1e-5 in float32.
     debias : bool

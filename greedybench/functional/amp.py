@@ -25,7 +25,8 @@ _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 
 def _g(z: float) -> float:
     """(1 + z^2) Phi(-z) - z phi(z) = E[(|Z| - z)_+^2] / 2."""
-    return (1.0 + z * z) * 0.5 * math.erfc(z / math.sqrt(2.0)) - z * math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    tail = 0.5 * math.erfc(z / math.sqrt(2.0))                     # Phi(-z)
+    return (1.0 + z * z) * tail - z * math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
 
 
 def minimax_threshold(delta: float) -> float:

@@ -15,6 +15,7 @@ from ._validation import (
     NonFiniteError,
     ShapeError,
 )
+from .functional import amp, basis_pursuit  # noqa: F401  (l1 references)
 from .functional import (
     cosamp,
     htp,
@@ -41,3 +42,4 @@ __all__ = [
     "ShapeError", "cosamp", "htp", "iht", "niht", "omp", "soft_cosamp", "soft_htp", "soft_iht",
     "soft_omp", "softsort", "subspace_pursuit",
 ]
+__all__ += ["amp", "basis_pursuit"]  # the l1 references (issue 14)

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import torch
 
+from .._validation import check_bool, check_option
 from ._linalg import rmatvec
+from ._scale import pow2_scale, unscale
 from ._select import (Path, SupportLS, freeze, merge, prune, scatter_values, scores, sq_norm,
                       support_mask, validate)
 
-__all__ = ["cosamp", "subspace_pursuit"]
+__all__ = ["cosamp", "subspace_pursuit", "STOP_RULES"]
+
+#: stopping rules of CoSaMP and Subspace Pursuit (besides n_iter and a vanishing residual)
+STOP_RULES = ("support", "residual")
 
 
-def cosamp(A, y, s, *, n_iter, weights=None, return_path=False):
+def cosamp(A, y, s, *, n_iter, stop="support", weights=None, return_path=False):
     r"""Compressive Sampling Matching Pursuit (Needell & Tropp 2009) for a batch of problems.
 
     x^0 = 0, r = y and, for n = 0 .. n_iter - 1:
@@ -26,7 +31,11 @@ def cosamp(A, y, s, *, n_iter, weights=None, return_path=False):
     3. x^{n+1} = z on the top-s of |w * z| (the standard prune, no second least squares);
     4. r = y - A x^{n+1}.
 
-    A problem stops (keeps x^{n+1}) once ||r|| <= 1e-12 ||y|| or its support did not change.
+    A problem stops once ||r|| <= 1e-12 ||y||, or by its stopping rule ``stop``:
+
+    - "support" (default, Needell & Tropp's halting when nothing changes): its support did not
+      change; it keeps x^{n+1} (which then equals x^n);
+    - "residual" (the rule of Dai & Milenkovic's SP): ||r^{n+1}|| >= ||r^n||; it keeps x^n.
 
     Parameters
     ----------
@@ -37,6 +46,8 @@ def cosamp(A, y, s, *, n_iter, weights=None, return_path=False):
         Sparsity, 1 <= s <= min(m, N).
     n_iter : int
         Maximum number of iterations, >= 1.
+    stop : {"support", "residual"}
+        Stopping rule (see above); the measured phase transition depends on it.
     weights : None or Tensor (N,) or (B, N)
         Selection weights (statistic |w * u|; weight 0 forbids an index).
     return_path : bool
@@ -48,6 +59,8 @@ def cosamp(A, y, s, *, n_iter, weights=None, return_path=False):
 
     Notes
     -----
+    Each y is divided by a power of two near its largest entry and x multiplied back (exact): the
+    result is scale-equivariant (no overflow of ||r||^2 at |y| ~ 1e154, no underflow at 1e-160).
     The merged set is held in min(3s, m, N) slots with a validity mask. When 3s > m the merged
     set is capped at m columns (least squares with more columns than rows is underdetermined):
     the current support is kept first, then the new candidates by decreasing |w * A^H r|.
@@ -62,7 +75,10 @@ def cosamp(A, y, s, *, n_iter, weights=None, return_path=False):
     inaccurate samples", Appl. Comput. Harmon. Anal. 26(3), 2009.
     """
     A, y, s, n_iter, w = validate("cosamp", A, y, s, n_iter, weights)
-    return _cosamp(A, y, s, n_iter, w, bool(return_path))
+    stop = check_option("stop", stop, STOP_RULES, caller="cosamp")
+    return_path = check_bool("return_path", return_path, caller="cosamp")
+    c = pow2_scale(y)
+    return unscale(_cosamp(A, y / c.to(y.dtype), s, n_iter, w, return_path, stop=stop), c)
 
 
 def _merge_solve(ls, r, supp, s, k_new, k, w):
@@ -76,14 +92,15 @@ def _merge_solve(ls, r, supp, s, k_new, k, w):
     return idx_s, valid_s, z_s
 
 
-def _cosamp(A, y, s, n_iter, w, return_path, rtol=1e-12):
+def _cosamp(A, y, s, n_iter, w, return_path, rtol=1e-12, stop="support"):
     """CoSaMP kernel; trusts its input."""
     B, m, N = y.shape[0], A.shape[-2], A.shape[-1]
     k = min(3 * s, m, N)
     ls = SupportLS(A, y, k)
     x = y.new_zeros(B, N)
     r = y
-    tol2 = (rtol ** 2) * sq_norm(y)
+    rn = sq_norm(y)
+    tol2 = (rtol ** 2) * rn
     supp = torch.zeros(B, N, dtype=torch.bool, device=y.device)
     active = torch.ones(B, dtype=torch.bool, device=y.device)
     path = Path(x, n_iter, return_path)
@@ -91,18 +108,25 @@ def _cosamp(A, y, s, n_iter, w, return_path, rtol=1e-12):
         idx_s, valid_s, z_s = _merge_solve(ls, r, supp, s, min(2 * s, N), k, w)
         z_s = z_s * valid_s
         new_supp = support_mask(idx_s, N, valid_s)
+        r_new = ls.residual(idx_s, z_s)
+        rn_new = sq_norm(r_new)
+        if stop == "residual":
+            active = active & (rn_new < rn)
+            go = active
+        else:
+            go = active & (new_supp != supp).any(-1)
         x = freeze(active, scatter_values(z_s, idx_s, N), x)
-        r = freeze(active, ls.residual(idx_s, z_s), r)
-        changed = (new_supp != supp).any(-1)
+        r = freeze(active, r_new, r)
+        rn = freeze(active, rn_new, rn)
         supp = freeze(active, new_supp, supp)
-        active = active & changed & (sq_norm(r) > tol2)
+        active = go & (rn > tol2)
         path.record(x)
         if not bool(active.any()):
             break
     return path.finish(x)
 
 
-def subspace_pursuit(A, y, s, *, n_iter, weights=None, return_path=False):
+def subspace_pursuit(A, y, s, *, n_iter, stop="residual", weights=None, return_path=False):
     r"""Subspace Pursuit (Dai & Milenkovic 2009) for a batch of problems.
 
     x^0 = 0, r = y and, for n = 0 .. n_iter - 1:
@@ -111,7 +135,11 @@ def subspace_pursuit(A, y, s, *, n_iter, weights=None, return_path=False):
     2. z = least squares of y on T; S = the top-s of |w * z|;
     3. x^{n+1} = least squares of y on S, r_new = y - A x^{n+1}.
 
-    A problem stops, keeping x^n, as soon as ||r_new|| >= ||r|| (the residual did not decrease).
+    A problem stops once ||r_new|| <= 1e-12 ||y||, or by its stopping rule ``stop``:
+
+    - "residual" (default, Dai & Milenkovic): ||r_new|| >= ||r|| (the residual did not
+      decrease); it keeps x^n;
+    - "support" (CoSaMP's rule): S equals supp(x^n); it keeps x^{n+1}.
 
     Parameters
     ----------
@@ -122,6 +150,8 @@ def subspace_pursuit(A, y, s, *, n_iter, weights=None, return_path=False):
         Sparsity, 1 <= s <= min(m, N).
     n_iter : int
         Maximum number of iterations, >= 1.
+    stop : {"residual", "support"}
+        Stopping rule (see above); the measured phase transition depends on it.
     weights : None or Tensor (N,) or (B, N)
         Selection weights (statistic |w * u|; weight 0 forbids an index).
     return_path : bool
@@ -133,6 +163,7 @@ def subspace_pursuit(A, y, s, *, n_iter, weights=None, return_path=False):
 
     Notes
     -----
+    Scale-equivariant like :func:`cosamp` (exact power-of-two rescaling of each y).
     The merged set is held in min(2s, m, N) slots (capped at m as in :func:`cosamp`).
     Cost per iteration: one A^H r GEMM (2 m N B flops, shared A), two least squares (on <= 2s
     and on s columns), residual on s columns. One host read per iteration.
@@ -143,10 +174,13 @@ def subspace_pursuit(A, y, s, *, n_iter, weights=None, return_path=False):
     IEEE Trans. Inf. Theory 55(5), 2009.
     """
     A, y, s, n_iter, w = validate("subspace_pursuit", A, y, s, n_iter, weights)
-    return _subspace_pursuit(A, y, s, n_iter, w, bool(return_path))
+    stop = check_option("stop", stop, STOP_RULES, caller="subspace_pursuit")
+    return_path = check_bool("return_path", return_path, caller="subspace_pursuit")
+    c = pow2_scale(y)
+    return unscale(_subspace_pursuit(A, y / c.to(y.dtype), s, n_iter, w, return_path, stop=stop), c)
 
 
-def _subspace_pursuit(A, y, s, n_iter, w, return_path):
+def _subspace_pursuit(A, y, s, n_iter, w, return_path, rtol=1e-12, stop="residual"):
     """Subspace Pursuit kernel; trusts its input."""
     B, m, N = y.shape[0], A.shape[-2], A.shape[-1]
     k = min(2 * s, m, N)
@@ -154,6 +188,7 @@ def _subspace_pursuit(A, y, s, n_iter, w, return_path):
     x = y.new_zeros(B, N)
     r = y
     rn = sq_norm(y)
+    tol2 = (rtol ** 2) * rn
     supp = torch.zeros(B, N, dtype=torch.bool, device=y.device)
     active = torch.ones(B, dtype=torch.bool, device=y.device)
     path = Path(x, n_iter, return_path)
@@ -162,11 +197,17 @@ def _subspace_pursuit(A, y, s, n_iter, w, return_path):
         z_s = ls.solve(idx_s, valid_s)
         r_new = ls.residual(idx_s, z_s)
         rn_new = sq_norm(r_new)
-        active = active & (rn_new < rn)
+        new_supp = support_mask(idx_s, N, valid_s)
+        if stop == "residual":
+            active = active & (rn_new < rn)
+            go = active
+        else:
+            go = active & (new_supp != supp).any(-1)
         x = freeze(active, scatter_values(z_s, idx_s, N), x)
         r = freeze(active, r_new, r)
         rn = freeze(active, rn_new, rn)
-        supp = freeze(active, support_mask(idx_s, N, valid_s), supp)
+        supp = freeze(active, new_supp, supp)
+        active = go & (rn > tol2)
         path.record(x)
         if not bool(active.any()):
             break

@@ -1,8 +1,19 @@
 """Performance-regression gate: benchmark the base commit and the working tree in the same job.
 
-    python benchmarks/pytest/gate.py [--base REV] [--factor 1.5] [--passes 2] [-k EXPR]
+    python benchmarks/pytest/gate.py [--base landed|REV] [--factor 1.5] [--passes 2] [-k EXPR]
 
-The base commit (default: HEAD~1) is exported with `git archive` into a temporary directory; the
+Which base: ``--base landed`` (the default, what ``.ci/run`` uses) is the previously landed state,
+read from git history alone, so that a clean clone (full history) knows it without any state
+outside the repository: the newest commit on HEAD's first-parent chain, other than HEAD itself,
+that changed the marker file ``.ci/landed``. Whoever lands work on main appends one line to that
+file in the last commit of what lands (``echo "$(date -u +%F) what landed" >> .ci/landed``).
+So CI on a landing commit compares it with the previous landing, and CI on a submitted branch
+compares its head with the landing it builds on, however many commits either holds (HEAD~1 would
+only see the last of them). A forgotten bump makes the base older, never newer: the gate then
+covers more changes, not fewer. Without any such commit the base is HEAD~1. Any other value is a
+git revision.
+
+The base commit is exported with `git archive` into a temporary directory; the
 same benchmark file (benchmarks/pytest/test_bench_kernels.py of the working tree) is then run
 against the base code and against the working tree's code, alternating, `--passes` times each.
 For every benchmark the gate keeps the smallest median over the passes (noise only ever adds
@@ -40,6 +51,19 @@ def export_commit(rev: str, dest: Path) -> None:
     archive.unlink()
 
 
+MARKER = ".ci/landed"
+
+
+def landed_base() -> tuple[str, str]:
+    """(revision, how it was found) of the previously landed state; see the module docstring."""
+    head = _git("rev-parse", "HEAD")
+    touched = _git("log", "--first-parent", "--format=%H", "--", MARKER).split()
+    earlier = [c for c in touched if c != head]
+    if earlier:
+        return earlier[0], f"last commit before HEAD that changed {MARKER}"
+    return "HEAD~1", f"HEAD~1 (no earlier commit changed {MARKER})"
+
+
 def run_benchmarks(code_root: Path, out_json: Path, select: str | None) -> dict[str, float]:
     """Run the kernel benchmarks with ``code_root`` first on sys.path; return name -> median (s)."""
     cmd = [sys.executable, "-m", "pytest", str(BENCH_DIR / "test_bench_kernels.py"), "-q",
@@ -73,7 +97,8 @@ def compare(base: dict[str, float], head: dict[str, float], factor: float) -> tu
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--base", default="HEAD~1", help="commit to compare against (default HEAD~1)")
+    parser.add_argument("--base", default="landed",
+                        help="'landed' (default: the previously landed state, see above) or a git revision")
     parser.add_argument("--factor", type=float, default=1.5,
                         help="fail when head/base median time exceeds this (default 1.5: above CI noise)")
     parser.add_argument("--passes", type=int, default=2, help="alternating runs per side (default 2)")
@@ -81,10 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        base_rev = _git("rev-parse", "--verify", "--quiet", args.base + "^{commit}")
+        base, how = landed_base() if args.base == "landed" else (args.base, "given")
+        base_rev = _git("rev-parse", "--verify", "--quiet", base + "^{commit}")
     except subprocess.CalledProcessError:
         print(f"gate: no commit {args.base!r} to compare against; nothing to do.")
         return 0
+    print(f"gate: base {base_rev[:10]} ({how})", flush=True)
     with tempfile.TemporaryDirectory(prefix="gb-gate-") as tmp:
         base_root = Path(tmp) / "base"
         export_commit(base_rev, base_root)

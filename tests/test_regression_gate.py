@@ -91,14 +91,10 @@ def test_ci_gate_step_fails_on_a_slowdown_on_top_of_the_landed_state(clone):
 def test_landed_base_is_the_previous_landing(clone):
     """--base landed: the newest commit before HEAD that changed .ci/landed, however many
     commits came after it; a landing commit (HEAD changes the marker) compares with the previous one."""
-    sys.path.insert(0, str(clone / "benchmarks" / "pytest"))
-    try:
-        import importlib
-        gate = importlib.import_module("gate")
-        gate = importlib.reload(gate)
-    finally:
-        sys.path.pop(0)
-    gate.REPO = clone
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("_gate_of_clone", clone / "benchmarks" / "pytest" / "gate.py")
+    gate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gate)   # its REPO is the clone (found from the file's own path)
 
     def rev(*a):
         return subprocess.run(["git", "rev-parse", *a], cwd=clone, capture_output=True, text=True).stdout.strip()

@@ -85,12 +85,13 @@ def test_ci_gate_step_fails_on_a_slowdown_on_top_of_the_landed_state(clone):
     proc = subprocess.run(_ci_gate_command(clone) + ["-k", "test_omp and not foundation"], cwd=clone,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "SLOWER" in proc.stdout and "changed .ci/landed" in proc.stdout
+    assert "SLOWER" in proc.stdout and "before HEAD" in proc.stdout
 
 
 def test_landed_base_is_the_previous_landing(clone):
-    """--base landed: the newest commit before HEAD that changed .ci/landed, however many
-    commits came after it; a landing commit (HEAD changes the marker) compares with the previous one."""
+    """--base landed: the newest earlier merge commit or change of .ci/landed, however many commits
+    came after it; a landing commit (HEAD changes the marker) compares with the previous landing, a
+    merge commit with its first parent."""
     import importlib.util
     spec = importlib.util.spec_from_file_location("_gate_of_clone", clone / "benchmarks" / "pytest" / "gate.py")
     gate = importlib.util.module_from_spec(spec)
@@ -111,3 +112,13 @@ def test_landed_base_is_the_previous_landing(clone):
     marker.write_text(marker.read_text() + "landing two\n")
     _git(clone, "commit", "-qam", "land two")
     assert gate.landed_base()[0] == first      # the landing commit itself compares with the previous landing
+    second = rev("HEAD")
+    _git(clone, "checkout", "-qb", "topic", "HEAD~1")
+    doc.write_text(doc.read_text() + "topic\n")
+    _git(clone, "commit", "-qam", "topic work")
+    topic = rev("HEAD")
+    assert gate.landed_base()[0] == first      # a branch compares with the landing it builds on
+    _git(clone, "checkout", "-q", second)
+    _git(clone, "merge", "-q", "--no-ff", "-m", "merge topic", "topic")
+    assert rev("HEAD^2") == topic
+    assert gate.landed_base()[0] == second     # a merge commit compares with main before it

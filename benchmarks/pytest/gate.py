@@ -4,14 +4,18 @@
 
 Which base: ``--base landed`` (the default, what ``.ci/run`` uses) is the previously landed state,
 read from git history alone, so that a clean clone (full history) knows it without any state
-outside the repository: the newest commit on HEAD's first-parent chain, other than HEAD itself,
-that changed the marker file ``.ci/landed``. Whoever lands work on main appends one line to that
-file in the last commit of what lands (``echo "$(date -u +%F) what landed" >> .ci/landed``).
-So CI on a landing commit compares it with the previous landing, and CI on a submitted branch
-compares its head with the landing it builds on, however many commits either holds (HEAD~1 would
-only see the last of them). A forgotten bump makes the base older, never newer: the gate then
-covers more changes, not fewer. Without any such commit the base is HEAD~1. Any other value is a
-git revision.
+outside the repository:
+
+1. HEAD is a merge commit (work landed on main by a merge): its first parent, main before it.
+2. Otherwise the newest commit on HEAD's first-parent chain, other than HEAD, that is a merge
+   commit or changed the marker file ``.ci/landed``: the landing this head builds on, however
+   many commits the head adds (HEAD~1 would only see the last of them). Work landed without a
+   merge commit (fast-forward, direct commits) bumps the marker in its last commit:
+   ``echo "$(date -u +%F) what landed" >> .ci/landed``. A forgotten bump makes the base older,
+   never newer: the gate then covers more changes, not fewer.
+3. Neither found: HEAD~1.
+
+Any other ``--base`` value is a git revision.
 
 The base commit is exported with `git archive` into a temporary directory; the
 same benchmark file (benchmarks/pytest/test_bench_kernels.py of the working tree) is then run
@@ -56,12 +60,17 @@ MARKER = ".ci/landed"
 
 def landed_base() -> tuple[str, str]:
     """(revision, how it was found) of the previously landed state; see the module docstring."""
-    head = _git("rev-parse", "HEAD")
-    touched = _git("log", "--first-parent", "--format=%H", "--", MARKER).split()
-    earlier = [c for c in touched if c != head]
-    if earlier:
-        return earlier[0], f"last commit before HEAD that changed {MARKER}"
-    return "HEAD~1", f"HEAD~1 (no earlier commit changed {MARKER})"
+    chain = [line.split() for line in _git("log", "--first-parent", "--format=%H %P", "-n", "2000").splitlines()]
+    head, head_parents = chain[0][0], chain[0][1:]
+    if len(head_parents) > 1:
+        return head_parents[0], "first parent of the merge commit HEAD"
+    touched = set(_git("log", "--first-parent", "--format=%H", "--", MARKER).split())
+    for commit, *parents in chain[1:]:
+        if len(parents) > 1:
+            return commit, "last merge commit before HEAD"
+        if commit in touched:
+            return commit, f"last commit before HEAD that changed {MARKER}"
+    return "HEAD~1", f"HEAD~1 (no earlier merge commit or change of {MARKER})"
 
 
 def run_benchmarks(code_root: Path, out_json: Path, select: str | None) -> dict[str, float]:

@@ -434,6 +434,68 @@ def test_combine_rows_both_paths(dtype, mkl, monkeypatch):
             np.testing.assert_allclose(x[b].numpy(), numpy_omp(A.numpy(), Y[b].numpy(), 6)[0], atol=1e-10)
 
 
+# ---- execution plan: blocks, worker threads, Gram-to-residual switch --------------------------------
+
+def test_blocks_on_worker_threads_equal_one_block(monkeypatch):
+    """Many blocks on the thread pool (forced) give the result of one block in the calling thread,
+    with per-problem weights, tol and the path."""
+    from greedybench.functional import _omp_parallel as par
+    m, N, s, B = 40, 120, 10, 300
+    A = gaussian(m, N, seed=121)
+    X, _ = sparse_signals(B, N, s, seed=121)
+    Y = measure(A, X) + 1e-3 * torch.randn(B, m, generator=torch.Generator().manual_seed(122), dtype=torch.float64)
+    W = torch.rand(B, N, generator=torch.Generator().manual_seed(123), dtype=torch.float64) + 0.5
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        ref = [_omp(A, Y, s, weights=W), _omp(A, Y, s, tol=0.05, return_path=True)]
+        torch.set_num_threads(2)
+        monkeypatch.setattr(par, "_BLOCK_BYTES", 8 * N * 8)          # -> blocks of _MIN_BLOCK = 64
+        monkeypatch.setattr(par, "_MIN_PARALLEL_SECONDS", 0.0)      # always the pool
+        assert len(par.blocks(B, par.block_size(B, N, 8), 2)) == 5
+        got = [_omp(A, Y, s, weights=W), _omp(A, Y, s, tol=0.05, return_path=True)]
+    finally:
+        torch.set_num_threads(threads)
+    for r, g in zip(ref, got):
+        torch.testing.assert_close(g, r, rtol=0, atol=1e-12)
+    assert torch.equal(got[0] != 0, ref[0] != 0)
+
+
+def test_switch_from_gram_to_residual_mid_run(monkeypatch):
+    """Correlations from G for the first supports and from A^H r afterwards: the same OMP."""
+    import sys
+    omp_mod = sys.modules[_omp.__module__]   # the module (its name is shadowed by the function)
+    m, N, s, B = 30, 70, 9, 12
+    A = gaussian(m, N, seed=131)
+    Y = torch.randn(B, m, generator=torch.Generator().manual_seed(132), dtype=torch.float64)
+    monkeypatch.setattr(omp_mod, "_plan", lambda A, B, n, engine: 4)
+    x = gb.omp(A, Y, s)
+    for b in range(B):
+        np.testing.assert_allclose(x[b].numpy(), numpy_omp(A.numpy(), Y[b].numpy(), s)[0], atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.complex128])
+def test_gram_panels_hermitian_and_exact(dtype):
+    from greedybench.functional._omp_parallel import gram_t
+    A = torch.randn(50, 300, generator=torch.Generator().manual_seed(141), dtype=dtype)
+    for workers in (1, 2):
+        G = gram_t(A, workers)
+        torch.testing.assert_close(G, A.mT @ A.conj(), rtol=0, atol=1e-12)
+        assert torch.equal(G, G.mH)
+
+
+def test_plan_follows_the_cost_model():
+    """Gram updates while 2 N t c_g < 2 m t c_g + 2 m N; no G when the residual engine is cheaper."""
+    from greedybench.functional.omp import _plan
+    assert _plan(torch.zeros(256, 512, dtype=torch.float64), 2000, 32, None) == 32
+    assert 1 < _plan(torch.zeros(256, 1024, dtype=torch.float64), 5000, 32, None) < 32
+    assert _plan(torch.zeros(8064, 1207, dtype=torch.float64), 1200, 30, None) == 30
+    assert _plan(torch.zeros(256, 4096, dtype=torch.float64), 10, 32, None) == 0      # small batch
+    assert _plan(torch.zeros(3, 256, 512, dtype=torch.float64), 3, 32, None) == 0     # per-problem A
+    assert _plan(torch.zeros(256, 512), 2000, 32, "residual") == 0
+    assert _plan(torch.zeros(256, 512), 2000, 32, "gram") == 32
+
+
 # ---- CUDA ------------------------------------------------------------------------------------------
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -37,6 +37,9 @@ _pool_size = 0
 
 
 def _single_threaded_worker() -> None:
+    # get_num_threads() first runs torch's per-thread lazy initialisation, which would otherwise
+    # run at the worker's first operation and reset its thread count to the process default
+    torch.get_num_threads()
     torch.set_num_threads(1)
 
 
@@ -87,10 +90,13 @@ def workers_for(flops: float, device: torch.device) -> int:
 
 
 def run(tasks: Sequence[Callable[[], object]], workers: int) -> list:
-    """Results of ``tasks`` in order; run inline when ``workers <= 1``, else on the pool (each task
-    single-threaded, taken by whichever worker is free)."""
-    if workers <= 1 or len(tasks) <= 1 or threading.current_thread().name.startswith("greedybench-omp"):
+    """Results of ``tasks`` in order, each run single-threaded: inline when torch runs one thread
+    (or inside a worker), else on the pool, by ``workers`` workers at once (all tasks on one
+    worker, in order, when ``workers <= 1``: no intra-op threads to stall on a busy core)."""
+    if torch.get_num_threads() <= 1 or threading.current_thread().name.startswith("greedybench-omp"):
         return [t() for t in tasks]
+    if workers <= 1 or len(tasks) <= 1:
+        return _get_pool(1).submit(lambda: [t() for t in tasks]).result()
     pool = _get_pool(workers)
     return [f.result() for f in [pool.submit(t) for t in tasks]]
 

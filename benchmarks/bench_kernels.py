@@ -67,3 +67,23 @@ class Softsort:
 
     def peakmem_softsort(self, size):
         gb.softsort(self.v, 1e-3, self.k)
+
+
+class OMPFoundation:
+    """The suite's OMP speed problem (B = 2000, m = 256, N = 512, s = 32) at 1 and 2 threads, the
+    number tracked against SPAMS (benchmarks/ratios/omp_vs_peers.py) over the project's history."""
+
+    params = ([1, 2], ["float64", "float32"])
+    param_names = ["threads", "dtype"]
+
+    def setup(self, threads, dtype):
+        self._threads = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        self.A, _, self.Y = gaussian_problem(2000, 256, 512, 32, dtype=getattr(torch, dtype))
+
+    def teardown(self, threads, dtype):
+        torch.set_num_threads(self._threads)
+
+    def time_omp(self, threads, dtype):
+        gb.omp(self.A, self.Y, 32)
+        sync()

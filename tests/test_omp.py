@@ -95,7 +95,8 @@ def test_matches_sklearn_supports_order_and_values(cfg):
         Y = measure(A, X)
         if signal == "noisy":
             Y = Y + 0.05 * torch.randn(B, m, generator=torch.Generator().manual_seed(seed + 3), dtype=torch.float64)
-    x, path = gb.omp(A, Y, s, return_path=True)
+    path = gb.omp(A, Y, s, return_path=True)
+    x = gb.omp(A, Y, s)
     ours = supports_in_order(path)
     for b in range(B):
         Ab = (A if shared else A[b]).numpy()
@@ -242,7 +243,8 @@ def test_fewer_admissible_atoms_than_n_iter_stops_cleanly():
     Y = torch.randn(B, m, generator=torch.Generator().manual_seed(47), dtype=torch.float64)
     w = torch.zeros(N)
     w[[2, 9, 30]] = 1
-    x, path = gb.omp(A, Y, 8, weights=w, return_path=True)
+    path = gb.omp(A, Y, 8, weights=w, return_path=True)
+    x = gb.omp(A, Y, 8, weights=w)
     assert torch.isfinite(x).all()
     assert ((x != 0).sum(1) <= 3).all() and (x[:, w == 0] == 0).all()
     assert torch.equal(path[:, 3], path[:, -1])
@@ -258,7 +260,8 @@ def test_tol_stopping(tol, shared):
     X, _ = sparse_signals(B, N, 6, seed=51)
     Y = measure(A, X) + 1e-2 * torch.randn(B, m, generator=torch.Generator().manual_seed(52), dtype=torch.float64)
     Y[:4] = measure(A, X)[:4]   # some noiseless problems (residual reaches ~0 after 6 atoms)
-    x, path = gb.omp(A, Y, s, tol=tol, return_path=True)
+    path = gb.omp(A, Y, s, tol=tol, return_path=True)
+    x = gb.omp(A, Y, s, tol=tol)
     torch.testing.assert_close(path[:, -1], x, rtol=0, atol=0)
     n_used = (x != 0).sum(1)
     r = Y - measure(A, x)
@@ -273,7 +276,7 @@ def test_tol_stopping(tol, shared):
             rb = Y[b] - measure(A if shared else A[b:b + 1], path[b:b + 1, k - 1])[0]
             assert rb.norm() > tol * Y[b].norm()
     # and it is a prefix of the run without tol
-    full = gb.omp(A, Y, s, return_path=True)[1]
+    full = gb.omp(A, Y, s, return_path=True)
     for b in range(B):
         k = int(n_used[b])
         torch.testing.assert_close(x[b], full[b, k], rtol=0, atol=1e-10)
@@ -293,8 +296,9 @@ def test_return_path_shapes_and_last_iterate():
     m, N, s, B = 20, 50, 7, 5
     for A in (gaussian(m, N, seed=61), gaussian(m, N, B=B, seed=62)):
         Y = torch.randn(B, m, generator=torch.Generator().manual_seed(63), dtype=torch.float64)
-        x, path = gb.omp(A, Y, s, return_path=True)
-        assert path.shape == (B, s + 1, N)
+        path = gb.omp(A, Y, s, return_path=True)
+        x = gb.omp(A, Y, s)
+        assert isinstance(path, torch.Tensor) and path.shape == (B, s + 1, N)
         assert (path[:, 0] == 0).all()
         torch.testing.assert_close(path[:, -1], x, rtol=0, atol=0)
         assert torch.equal((path != 0).sum(-1), torch.arange(s + 1).expand(B, -1))
@@ -304,7 +308,8 @@ def test_zero_measurements_give_zero_and_mixed_batch():
     A = gaussian(16, 32, seed=71)
     Y = torch.randn(4, 16, generator=torch.Generator().manual_seed(72), dtype=torch.float64)
     Y[1] = 0
-    x, path = gb.omp(A, Y, 5, return_path=True)
+    path = gb.omp(A, Y, 5, return_path=True)
+    x = gb.omp(A, Y, 5)
     assert torch.isfinite(x).all() and (x[1] == 0).all() and (path[1] == 0).all()
     torch.testing.assert_close(x[[0, 2, 3]], gb.omp(A, Y[[0, 2, 3]], 5), rtol=0, atol=1e-12)
     assert (gb.omp(A.expand(4, -1, -1), torch.zeros(4, 16, dtype=torch.float64), 5) == 0).all()
@@ -322,7 +327,8 @@ def test_duplicated_column_never_both_selected(shared):
     Y = X @ A.T
     Y[10:20] = torch.randn(10, m, generator=torch.Generator().manual_seed(82), dtype=torch.float64)
     AA = A if shared else A.expand(B, m, N).contiguous()
-    x, path = gb.omp(AA, Y, s, return_path=True)
+    path = gb.omp(AA, Y, s, return_path=True)
+    x = gb.omp(AA, Y, s)
     assert torch.isfinite(path).all()
     assert not ((x[:, 6] != 0) & (x[:, 7] != 0)).any()
     assert (x[:, 20] == 0).all()
@@ -428,6 +434,68 @@ def test_combine_rows_both_paths(dtype, mkl, monkeypatch):
             np.testing.assert_allclose(x[b].numpy(), numpy_omp(A.numpy(), Y[b].numpy(), 6)[0], atol=1e-10)
 
 
+# ---- execution plan: blocks, worker threads, Gram-to-residual switch --------------------------------
+
+def test_blocks_on_worker_threads_equal_one_block(monkeypatch):
+    """Many blocks on the thread pool (forced) give the result of one block in the calling thread,
+    with per-problem weights, tol and the path."""
+    from greedybench.functional import _omp_parallel as par
+    m, N, s, B = 40, 120, 10, 300
+    A = gaussian(m, N, seed=121)
+    X, _ = sparse_signals(B, N, s, seed=121)
+    Y = measure(A, X) + 1e-3 * torch.randn(B, m, generator=torch.Generator().manual_seed(122), dtype=torch.float64)
+    W = torch.rand(B, N, generator=torch.Generator().manual_seed(123), dtype=torch.float64) + 0.5
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        ref = [_omp(A, Y, s, weights=W), _omp(A, Y, s, tol=0.05, return_path=True)]
+        torch.set_num_threads(2)
+        monkeypatch.setattr(par, "_BLOCK_BYTES", 8 * N * 8)          # -> blocks of _MIN_BLOCK = 64
+        monkeypatch.setattr(par, "_MIN_PARALLEL_SECONDS", 0.0)      # always the pool
+        assert len(par.blocks(B, par.block_size(B, N, 8), 2)) == 5
+        got = [_omp(A, Y, s, weights=W), _omp(A, Y, s, tol=0.05, return_path=True)]
+    finally:
+        torch.set_num_threads(threads)
+    for r, g in zip(ref, got):
+        torch.testing.assert_close(g, r, rtol=0, atol=1e-12)
+    assert torch.equal(got[0] != 0, ref[0] != 0)
+
+
+def test_switch_from_gram_to_residual_mid_run(monkeypatch):
+    """Correlations from G for the first supports and from A^H r afterwards: the same OMP."""
+    import sys
+    omp_mod = sys.modules[_omp.__module__]   # the module (its name is shadowed by the function)
+    m, N, s, B = 30, 70, 9, 12
+    A = gaussian(m, N, seed=131)
+    Y = torch.randn(B, m, generator=torch.Generator().manual_seed(132), dtype=torch.float64)
+    monkeypatch.setattr(omp_mod, "_plan", lambda A, B, n, engine: 4)
+    x = gb.omp(A, Y, s)
+    for b in range(B):
+        np.testing.assert_allclose(x[b].numpy(), numpy_omp(A.numpy(), Y[b].numpy(), s)[0], atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.complex128])
+def test_gram_panels_hermitian_and_exact(dtype):
+    from greedybench.functional._omp_parallel import gram_t
+    A = torch.randn(50, 300, generator=torch.Generator().manual_seed(141), dtype=dtype)
+    for workers in (1, 2):
+        G = gram_t(A, workers)
+        torch.testing.assert_close(G, A.mT @ A.conj(), rtol=0, atol=1e-12)
+        assert torch.equal(G, G.mH)
+
+
+def test_plan_follows_the_cost_model():
+    """Gram updates while 2 N t c_g < 2 m t c_g + 2 m N; no G when the residual engine is cheaper."""
+    from greedybench.functional.omp import _plan
+    assert _plan(torch.zeros(256, 512, dtype=torch.float64), 2000, 32, None) == 32
+    assert 1 < _plan(torch.zeros(256, 1024, dtype=torch.float64), 5000, 32, None) < 32
+    assert _plan(torch.zeros(8064, 1207, dtype=torch.float64), 1200, 30, None) == 30
+    assert _plan(torch.zeros(256, 4096, dtype=torch.float64), 10, 32, None) == 0      # small batch
+    assert _plan(torch.zeros(3, 256, 512, dtype=torch.float64), 3, 32, None) == 0     # per-problem A
+    assert _plan(torch.zeros(256, 512), 2000, 32, "residual") == 0
+    assert _plan(torch.zeros(256, 512), 2000, 32, "gram") == 32
+
+
 # ---- CUDA ------------------------------------------------------------------------------------------
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -445,9 +513,11 @@ def test_cuda_matches_cpu(dtype, shared):
     w = torch.rand(N, generator=torch.Generator().manual_seed(112)).to(A.real.dtype) + 0.5
     tol = 1e-3 if dtype == torch.float32 else 1e-9
     for kw in ({}, {"weights": w}, {"tol": tol}):
-        x_cpu, p_cpu = gb.omp(A, Y, s, return_path=True, **kw)
+        p_cpu = gb.omp(A, Y, s, return_path=True, **kw)
+        x_cpu = gb.omp(A, Y, s, **kw)
         kw_gpu = {k: v.cuda() if isinstance(v, torch.Tensor) else v for k, v in kw.items()}
-        x_gpu, p_gpu = gb.omp(A.cuda(), Y.cuda(), s, return_path=True, **kw_gpu)
+        p_gpu = gb.omp(A.cuda(), Y.cuda(), s, return_path=True, **kw_gpu)
+        x_gpu = gb.omp(A.cuda(), Y.cuda(), s, **kw_gpu)
         assert x_gpu.device.type == "cuda"
         assert torch.equal(p_cpu != 0, p_gpu.cpu() != 0)
         atol = 1e-4 if dtype == torch.float32 else 1e-10

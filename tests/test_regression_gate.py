@@ -64,3 +64,61 @@ def test_gate_passes_on_unchanged_kernels(clone):
     proc = _gate(clone)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "gate: passed" in proc.stdout
+
+
+def _ci_gate_command(repo: Path) -> list[str]:
+    """The gate step exactly as .ci/run runs it (the one line calling gate.py)."""
+    lines = [ln.strip() for ln in (repo / ".ci" / "run").read_text().splitlines()
+             if "benchmarks/pytest/gate.py" in ln and not ln.lstrip().startswith("#")]
+    assert len(lines) == 1, f".ci/run must run the gate exactly once, found {lines}"
+    cmd = lines[0].split()
+    assert cmd[:2] == ["python", "benchmarks/pytest/gate.py"] and "--base" in cmd
+    return [sys.executable, *cmd[1:]]
+
+
+def test_ci_gate_step_fails_on_a_slowdown_on_top_of_the_landed_state(clone):
+    """A slowdown committed on top of what landed makes .ci/run's own gate command fail."""
+    omp_file = clone / "greedybench" / "functional" / "omp.py"
+    omp_file.write_text(omp_file.read_text() + SLOWDOWN)
+    _git(clone, "commit", "-qam", "slow down omp")
+    # the CI command, restricted to the small omp benchmark to keep this test short
+    proc = subprocess.run(_ci_gate_command(clone) + ["-k", "test_omp and not foundation"], cwd=clone,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "SLOWER" in proc.stdout and "before HEAD" in proc.stdout
+
+
+def test_landed_base_is_the_previous_landing(clone):
+    """--base landed: the newest earlier merge commit or change of .ci/landed, however many commits
+    came after it; a landing commit (HEAD changes the marker) compares with the previous landing, a
+    merge commit with its first parent."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("_gate_of_clone", clone / "benchmarks" / "pytest" / "gate.py")
+    gate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gate)   # its REPO is the clone (found from the file's own path)
+
+    def rev(*a):
+        return subprocess.run(["git", "rev-parse", *a], cwd=clone, capture_output=True, text=True).stdout.strip()
+
+    marker = clone / ".ci" / "landed"
+    marker.write_text(marker.read_text() + "landing one\n")
+    _git(clone, "commit", "-qam", "land one")
+    first = rev("HEAD")
+    for i in range(3):  # a multi-commit submission on top of that landing
+        doc = clone / "docs" / "architecture.md"
+        doc.write_text(doc.read_text() + "\n")
+        _git(clone, "commit", "-qam", f"work {i}")
+    assert gate.landed_base()[0] == first
+    marker.write_text(marker.read_text() + "landing two\n")
+    _git(clone, "commit", "-qam", "land two")
+    assert gate.landed_base()[0] == first      # the landing commit itself compares with the previous landing
+    second = rev("HEAD")
+    _git(clone, "checkout", "-qb", "topic", "HEAD~1")
+    doc.write_text(doc.read_text() + "topic\n")
+    _git(clone, "commit", "-qam", "topic work")
+    topic = rev("HEAD")
+    assert gate.landed_base()[0] == first      # a branch compares with the landing it builds on
+    _git(clone, "checkout", "-q", second)
+    _git(clone, "merge", "-q", "--no-ff", "-m", "merge topic", "topic")
+    assert rev("HEAD^2") == topic
+    assert gate.landed_base()[0] == second     # a merge commit compares with main before it

@@ -26,3 +26,8 @@ def _pin_threads():
 @pytest.fixture(scope="module")
 def problem():
     return _common.gaussian_problem(256, 64, 128, 8, dtype=torch.float64, seed=0)
+
+
+@pytest.fixture(scope="module")
+def foundation():
+    return _common.gaussian_problem(2000, 256, 512, 32, dtype=torch.float64, seed=0)

@@ -1,8 +1,23 @@
 """Performance-regression gate: benchmark the base commit and the working tree in the same job.
 
-    python benchmarks/pytest/gate.py [--base REV] [--factor 1.5] [--passes 2] [-k EXPR]
+    python benchmarks/pytest/gate.py [--base landed|REV] [--factor 1.5] [--passes 2] [-k EXPR]
 
-The base commit (default: HEAD~1) is exported with `git archive` into a temporary directory; the
+Which base: ``--base landed`` (the default, what ``.ci/run`` uses) is the previously landed state,
+read from git history alone, so that a clean clone (full history) knows it without any state
+outside the repository:
+
+1. HEAD is a merge commit (work landed on main by a merge): its first parent, main before it.
+2. Otherwise the newest commit on HEAD's first-parent chain, other than HEAD, that is a merge
+   commit or changed the marker file ``.ci/landed``: the landing this head builds on, however
+   many commits the head adds (HEAD~1 would only see the last of them). Work landed without a
+   merge commit (fast-forward, direct commits) bumps the marker in its last commit:
+   ``echo "$(date -u +%F) what landed" >> .ci/landed``. A forgotten bump makes the base older,
+   never newer: the gate then covers more changes, not fewer.
+3. Neither found: HEAD~1.
+
+Any other ``--base`` value is a git revision.
+
+The base commit is exported with `git archive` into a temporary directory; the
 same benchmark file (benchmarks/pytest/test_bench_kernels.py of the working tree) is then run
 against the base code and against the working tree's code, alternating, `--passes` times each.
 For every benchmark the gate keeps the smallest median over the passes (noise only ever adds
@@ -40,6 +55,24 @@ def export_commit(rev: str, dest: Path) -> None:
     archive.unlink()
 
 
+MARKER = ".ci/landed"
+
+
+def landed_base() -> tuple[str, str]:
+    """(revision, how it was found) of the previously landed state; see the module docstring."""
+    chain = [line.split() for line in _git("log", "--first-parent", "--format=%H %P", "-n", "2000").splitlines()]
+    head, head_parents = chain[0][0], chain[0][1:]
+    if len(head_parents) > 1:
+        return head_parents[0], "first parent of the merge commit HEAD"
+    touched = set(_git("log", "--first-parent", "--format=%H", "--", MARKER).split())
+    for commit, *parents in chain[1:]:
+        if len(parents) > 1:
+            return commit, "last merge commit before HEAD"
+        if commit in touched:
+            return commit, f"last commit before HEAD that changed {MARKER}"
+    return "HEAD~1", f"HEAD~1 (no earlier merge commit or change of {MARKER})"
+
+
 def run_benchmarks(code_root: Path, out_json: Path, select: str | None) -> dict[str, float]:
     """Run the kernel benchmarks with ``code_root`` first on sys.path; return name -> median (s)."""
     cmd = [sys.executable, "-m", "pytest", str(BENCH_DIR / "test_bench_kernels.py"), "-q",
@@ -73,7 +106,8 @@ def compare(base: dict[str, float], head: dict[str, float], factor: float) -> tu
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--base", default="HEAD~1", help="commit to compare against (default HEAD~1)")
+    parser.add_argument("--base", default="landed",
+                        help="'landed' (default: the previously landed state, see above) or a git revision")
     parser.add_argument("--factor", type=float, default=1.5,
                         help="fail when head/base median time exceeds this (default 1.5: above CI noise)")
     parser.add_argument("--passes", type=int, default=2, help="alternating runs per side (default 2)")
@@ -81,10 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        base_rev = _git("rev-parse", "--verify", "--quiet", args.base + "^{commit}")
+        base, how = landed_base() if args.base == "landed" else (args.base, "given")
+        base_rev = _git("rev-parse", "--verify", "--quiet", base + "^{commit}")
     except subprocess.CalledProcessError:
         print(f"gate: no commit {args.base!r} to compare against; nothing to do.")
         return 0
+    print(f"gate: base {base_rev[:10]} ({how})", flush=True)
     with tempfile.TemporaryDirectory(prefix="gb-gate-") as tmp:
         base_root = Path(tmp) / "base"
         export_commit(base_rev, base_root)

@@ -35,3 +35,10 @@ def test_soft_omp(benchmark, problem):
 def test_soft_iht(benchmark, problem):
     A, _, Y = problem
     benchmark(gb.soft_iht, A, Y, S, tau=1e-3, step=0.6, n_iter=30)
+
+
+@pytest.mark.benchmark(group="hard")
+def test_omp_foundation(benchmark, foundation):
+    """The suite's OMP speed problem (B = 2000, m = 256, N = 512, s = 32, float64)."""
+    A, _, Y = foundation
+    benchmark(gb.omp, A, Y, 32)

@@ -21,6 +21,7 @@ import torch
 
 from .._validation import check_bool, check_int, check_positive, check_problem, real_dtype
 from ._cholesky import inverse_cholesky_row
+from . import _omp_parallel as par
 from ._linalg import combine_rows, rmatvec
 
 # A chosen atom whose new squared Cholesky diagonal is <= _DEP_FACTOR * (k + 1) * eps * ||a_j||^2
@@ -29,9 +30,14 @@ from ._linalg import combine_rows, rmatvec
 _DEP_FACTOR = 16.0
 # Largest N for which the Gram engine may build the N x N matrix G.
 _GRAM_MAX_N = 8192
-# Engine dispatch (see _choose_engine): relative cost of a Gram-engine multiply-add.
-_GATHER_COST_CPU = 2.5
+# Cost of one Gram-update multiply-add (a gathered, memory-bound row of G) in GEMM flops, by the
+# size of G in bytes (CPU, measured with MKL, one core: float64 GEMM 92 GFLOP/s against gathered
+# rows at 14, 7.2 and 6.2 GFLOP/s for G of 2, 8 and 32 MB; float32 within 20 % of the same
+# ratios); accelerators: roofline estimate (limits.md 3.4).
+_GATHER_COST_CPU = ((2.5 * 2**20, 7.0), (9 * 2**20, 12.0), (float("inf"), 15.0))
 _GATHER_COST_ACCEL = 40.0
+# Above this size of G (bytes, CPU) the Gram updates run on one worker (see _omp).
+_GRAM_SHARED_BYTES = 16 * 2**20
 
 
 def omp(A, y, n_iter, *, weights=None, tol=None, return_path=False):
@@ -62,15 +68,15 @@ def omp(A, y, n_iter, *, weights=None, tol=None, return_path=False):
         Per-problem stopping: a problem stops (its x no longer changes) as soon as
         ||r|| <= tol * ||y||. None (default) runs n_iter atoms.
     return_path : bool, default False
-        Also return every iterate.
+        Return every iterate instead of the last one (as every solver of the suite does).
 
     Returns
     -------
     x : Tensor of shape (B, N)
-        The last iterate, in A's dtype.
+        The last iterate, in A's dtype (``return_path=False``).
     path : Tensor of shape (B, n_iter + 1, N)
-        Only when ``return_path``: iterates 0 (the zero vector) to n_iter; a problem that stopped
-        early repeats its last iterate. ``path[:, -1]`` equals ``x``.
+        Instead of x when ``return_path``: iterates 0 (the zero vector) to n_iter; a problem that
+        stopped early repeats its last iterate. ``path[:, -1]`` is x.
 
     Raises
     ------
@@ -104,18 +110,33 @@ def omp(A, y, n_iter, *, weights=None, tol=None, return_path=False):
       Total 2 m N^2 + 2 B m N + B N n^2 + O(B N n) flops, independent of m per iteration;
       for B=2000, m=256, N=512, n=32: 0.13 (G) + 0.52 (alpha0) + 1.0 (loop) GFLOP, against
       16.8 GFLOP for the residual engine; the loop moves ~40 MB of (B, N) arrays per iteration
-      (~1.3 GB in all) besides the cached G-row reads. It is memory-bound (< 1 flop/byte), so it
-      scales little with threads.
+      (~1.3 GB in all, in cache-sized blocks) besides the G-row reads. It is memory-bound (< 1 flop/byte): the rate is
+      set by each core's cache bandwidth (blocks on several cores add up).
     - ``"residual"`` engine (per-problem A, or a shared A with large N or a small batch): iteration
       k costs 2 B m N flops for ``A^H r`` (one GEMM when A is shared, compute-bound; a batched
       GEMV streaming 8 B m N bytes in float64 when A is per problem, memory-bound), 4 B m k for
       the inner products with the chosen columns and the residual, 2 B k^2 (x2) for the factor.
-    - The shared-A dispatch takes the Gram engine when ``2 m N^2 + c B N n^2 < 2 B m N n`` and
-      N <= 8192, else the residual engine with one GEMM ``R A^*`` per iteration. c is the cost
-      of one cached gather-multiply-add relative to one GEMM flop: 2.5 on CPU (measured, float64,
-      it gives the Gram engine for the issue's B=2000, m=256, N=512, s=32, where it is 3.3x
-      faster than the residual engine), 40 on GPUs (roofline estimate: memory-bound gathers vs
-      GEMM peak, so the GEMM engine is preferred unless m >~ 20 n).
+    - Shared A: the correlations of a support of size t come from G while that is cheaper,
+      ``c_g 2 N t < c_g 2 m t + 2 m N``, and from ``A^H r`` (one GEMM) for larger t; G itself
+      (about 1.25 m N^2 flops: the upper triangle in column panels, mirrored) is built only when
+      that total beats the residual engine throughout, and only for N <= 8192. c_g is the cost
+      of one gathered multiply-add in GEMM flops: on CPU 7, 12 or 15 for G up to 2.5 MB, 9 MB or
+      larger (measured with MKL, one core: float64 GEMM 92 GFLOP/s, gathered rows of G 14, 7.2,
+      6.2 GFLOP/s; the rows stop fitting a core's cache), 40 on accelerators (roofline estimate).
+      For (m, N, n) = (256, 512, 32) G serves every iteration; (256, 1024, 32) switches to A^H r
+      from t = 29, (512, 2048, 64) from t = 46; (8064, 1207, 30) uses G throughout.
+
+    Execution on CPU: the batch is cut into contiguous blocks whose (block, N) arrays take about
+    2 MB (at least 64 problems, at least one block per thread), so the O(B N) passes of an
+    iteration (|c|, mask, argmax, update) stay in cache. With ``torch.get_num_threads() > 1``
+    and more than ~2 ms of work, the blocks (and the column panels of G) run on a process-wide
+    pool of that many worker threads, each single-threaded (``torch.set_num_threads(1)`` inside
+    the worker), one block at a time, whichever worker is free: the workers never wait for each
+    other, so a core taken by another process slows only the blocks that run on it instead of
+    stalling every operation's join (the 6-13x collapse of intra-op threading on a shared
+    2-core machine). With one thread the blocks run in the calling thread. When G exceeds 16 MB
+    and Gram updates dominate, the blocks run on one worker: the rows of G then come from memory
+    that all cores share, and a second worker was 1.04-1.25x slower (N = 2048, measured).
 
     The residual norm for ``tol`` is downdated, ||r_k||^2 = ||y||^2 - sum |z_i|^2 (z the
     coefficients in the orthonormalised basis), when tol^2 >= 1e4 eps; for smaller tol the Gram
@@ -157,58 +178,115 @@ def omp(A, y, n_iter, *, weights=None, tol=None, return_path=False):
     return _omp(p.A, p.y, n_iter, weights=p.weights, tol=tol, return_path=return_path)
 
 
-def _choose_engine(A: torch.Tensor, B: int, n_iter: int) -> str:
-    """'gram' or 'residual' by the cost model in ``omp``'s Notes."""
-    if A.dim() == 3:
-        return "residual"
+def _plan(A: torch.Tensor, B: int, n_iter: int, engine: Optional[str]) -> int:
+    """k_gram: supports of size t < k_gram get their correlations from G, larger ones from A^H r.
+
+    0 means no G at all (the residual engine). The cost model is in ``omp``'s Notes."""
+    if A.dim() == 3 or engine == "residual":
+        return 0
+    if engine == "gram":
+        return n_iter
     m, N = A.shape
     if N > _GRAM_MAX_N:
-        return "residual"
-    # cost of one Gram-engine multiply-add (cached sparse row-combination, memory-bound) in units
-    # of one GEMM flop: measured ~2.5 on CPU (2 threads, float64); on GPUs the roofline (bandwidth
-    # vs GEMM peak, limits.md 3.4) puts it at ~40, i.e. Gram pays off only for m >~ 20 n_iter
-    gather_cost = _GATHER_COST_CPU if A.device.type == "cpu" else _GATHER_COST_ACCEL
-    gram = 2 * m * N * N + gather_cost * B * N * n_iter * n_iter
-    resid = 2 * B * m * N * n_iter
-    return "gram" if gram < resid else "residual"
+        return 0
+    if A.device.type == "cpu":
+        gbytes = N * N * A.element_size()
+        cg = next(c for limit, c in _GATHER_COST_CPU if gbytes <= limit)
+    else:
+        cg = _GATHER_COST_ACCEL
+    # flops-equivalents of one correlation update with t atoms chosen, per problem
+    def gram(t):
+        return cg * 2 * N * t
+
+    def resid(t):
+        return cg * 2 * m * t + 2 * m * N
+
+    k_gram = next((t for t in range(1, n_iter) if gram(t) >= resid(t)), n_iter)
+    with_g = 1.25 * m * N * N + B * (sum(gram(t) for t in range(1, k_gram))
+                                     + sum(resid(t) for t in range(k_gram, n_iter)))
+    without = B * sum(resid(t) for t in range(1, n_iter))
+    return k_gram if with_g < without else 0
 
 
 @torch.no_grad()
 def _omp(A: torch.Tensor, y: torch.Tensor, n_iter: int, *, weights: Optional[torch.Tensor] = None,
          tol: Optional[float] = None, return_path: bool = False, engine: Optional[str] = None):
-    """Batched OMP kernel; trusts its input (see ``omp``). engine: None (auto), 'gram', 'residual'."""
+    """Batched OMP kernel; trusts its input (see ``omp``); x (B, N), or the path (B, n + 1, N).
+
+    engine: None (cost model), 'gram' (G for every update), 'residual' (never G). On CPU the batch
+    is cut into contiguous blocks run by single-threaded workers (``_omp_parallel``)."""
     B, m = y.shape
     N = A.shape[-1]
     dev, dt = A.device, A.dtype
-    rdt = real_dtype(dt)
-    eps = torch.finfo(rdt).eps
     if y.dtype != dt:
         y = y.to(dt)
-    if engine is None:
-        engine = _choose_engine(A, B, n_iter)
-    gram = engine == "gram"
-    shared = A.dim() == 2
-    if gram and not shared:
+    if engine == "gram" and A.dim() == 3:
         raise ValueError("_omp: the gram engine needs a shared A of shape (m, N).")
     n = n_iter
-    wabs = weights.abs() if weights is not None else None    # only |w_j c_j| matters
+    k_gram = _plan(A, B, n, engine)
+    eps = torch.finfo(real_dtype(dt)).eps
+    use_exact_resid = tol is not None and (tol * tol < 1e4 * eps)
+
+    # thread policy: GEMM-equivalent flops of the whole solve decide inline or pooled
+    flops = 2.0 * B * m * N + B * (n - k_gram) * 2.0 * m * N + B * N * min(n, k_gram) ** 2 * 8
+    workers = par.workers_for(flops + (2.0 * m * N * N if k_gram else 0.0), dev)
+    ctx = _Shared(A=A, n=n, k_gram=k_gram, eps=eps, tol=tol, use_exact_resid=use_exact_resid,
+                  return_path=return_path)
+    if k_gram:
+        ctx.Gt = par.gram_t(A, workers)                   # (N, N), Gt[i, j] = a_j^H a_i = G[j, i]
+        ctx.colnorm2 = torch.diagonal(ctx.Gt).real.contiguous()
+        if ctx.Gt.numel() * ctx.Gt.element_size() > _GRAM_SHARED_BYTES and k_gram * 2 > n:
+            # mostly Gram updates whose rows of G come from memory shared by all cores: a second
+            # worker adds no bandwidth (measured 1.08-1.25x slower at N = 2048, both dtypes)
+            workers = 1
+    if A.dim() == 2 and (k_gram < n or use_exact_resid):
+        ctx.At = A.mT.contiguous()                        # (N, m) rows a_j^T
+
+    out = torch.zeros((B, n + 1, N) if return_path else (B, N), dtype=dt, device=dev)
+    if dev.type == "cpu":
+        size = par.block_size(B, N, A.element_size())
+        ranges = par.blocks(B, size, workers)
+    else:
+        ranges = [(0, B)]
+    wrow = weights is not None and weights.dim() == 2
+    wabs = weights.abs() if weights is not None else None   # only |w_j c_j| matters
+
+    def task(i0, i1):
+        def f():
+            _omp_block(ctx, A[i0:i1] if A.dim() == 3 else A, y[i0:i1],
+                       wabs[i0:i1] if wrow else wabs, out[i0:i1])
+        return f
+
+    par.run([task(i0, i1) for i0, i1 in ranges], workers)
+    return out
+
+
+class _Shared:
+    """What every block of one call shares: A, G^T and A^T (when used), the plan, the options."""
+
+    def __init__(self, **kw):
+        self.Gt = self.colnorm2 = self.At = None
+        self.__dict__.update(kw)
+
+
+def _omp_block(ctx: _Shared, A: torch.Tensor, y: torch.Tensor, wabs: Optional[torch.Tensor],
+               out: torch.Tensor) -> None:
+    """OMP on one contiguous block of problems; writes x (B, N) or the path (B, n + 1, N) to out."""
+    B, m = y.shape
+    N = A.shape[-1]
+    dev, dt = A.device, A.dtype
+    n, k_gram, eps, tol = ctx.n, ctx.k_gram, ctx.eps, ctx.tol
+    shared = A.dim() == 2
+    Gt, At = ctx.Gt, ctx.At
 
     sel = torch.zeros(B, n, dtype=torch.long, device=dev)   # chosen atoms in order
     coef = torch.zeros(B, n, dtype=dt, device=dev)           # -x_S (signs: one fused base + sum)
     Linv = torch.zeros(B, n, n, dtype=dt, device=dev)        # inverse Cholesky factor of A_S^H A_S
     a0S = torch.zeros(B, n, dtype=dt, device=dev)            # alpha0 on the support
-    hist = torch.zeros(B, n + 1, n, dtype=dt, device=dev) if return_path else None
+    hist = torch.zeros(B, n + 1, n, dtype=dt, device=dev) if ctx.return_path else None
+    AS = None if Gt is not None else torch.zeros(B, n, m, dtype=dt, device=dev)  # chosen columns
 
     alpha0 = rmatvec(A, y)                                   # (B, N) = A^H y, one GEMM when shared
-    use_exact_resid = tol is not None and (tol * tol < 1e4 * eps)
-    if gram:
-        Gt = A.mT @ A.conj()                                 # (N, N), Gt[i, j] = a_j^H a_i = G[j, i]
-        colnorm2 = torch.diagonal(Gt).real.contiguous()      # (N,)
-    if shared and (not gram or use_exact_resid):
-        At = A.mT.contiguous()                               # (N, m) rows a_j^T
-    if not gram:
-        AS = torch.zeros(B, n, m, dtype=dt, device=dev)      # chosen columns, as rows
-
     if tol is not None:
         ynorm2 = _abs2(y).sum(-1)                            # (B,)
         thr2 = (tol * tol) * ynorm2                          # stop when ||r||^2 <= thr2
@@ -231,9 +309,9 @@ def _omp(A: torch.Tensor, y: torch.Tensor, n_iter: int, *, weights: Optional[tor
         val, j = stat.max(dim=1)
 
         # ---- inverse-Cholesky row of the new atom
-        if gram:
-            g = Gt[j.unsqueeze(1), sel[:, :k]]               # (B, k): G[S, j] = a_S^H a_j
-            nrm2 = colnorm2[j]
+        if Gt is not None:
+            g = Gt.view(-1).take(j.unsqueeze(1) * N + sel[:, :k])   # (B, k): G[S, j] = a_S^H a_j
+            nrm2 = ctx.colnorm2[j]
         else:
             aj = _column(A, j)                               # (B, m)
             AS[:, k] = aj
@@ -257,18 +335,18 @@ def _omp(A: torch.Tensor, y: torch.Tensor, n_iter: int, *, weights: Optional[tor
         # ---- correlations for the next selection (and the residual norm for tol)
         need_c = k + 1 < n
         e, cf = sel[:, :k + 1], coef[:, :k + 1]
-        if gram:
+        if k + 1 < k_gram:
             if need_c:
                 c = combine_rows(Gt, e, cf, base=alpha0)     # alpha0 - G[:, S] x_S
             if tol is not None:
-                if use_exact_resid:
+                if ctx.use_exact_resid:
                     rnorm2 = _abs2(combine_rows(At, e, cf, base=y)).sum(-1)
                 else:
                     rnorm2 = (rnorm2 - _abs2(z)).clamp_min_(0)
         elif need_c or tol is not None:
             if shared:
                 r = combine_rows(At, e, cf, base=y)          # y - A_S x_S
-            else:
+            elif AS is not None:
                 r = torch.baddbmm(y.unsqueeze(-1), AS[:, :k + 1].mT, cf.unsqueeze(-1)).squeeze(-1)
             if need_c:
                 c = rmatvec(A, r)
@@ -279,14 +357,12 @@ def _omp(A: torch.Tensor, y: torch.Tensor, n_iter: int, *, weights: Optional[tor
         if need_c and (k + 1) % check_every == 0 and not bool(active.any()):
             break
 
-    x = torch.zeros(B, N, dtype=dt, device=dev).scatter_add_(1, sel[:, :k_done], -coef[:, :k_done])
     if hist is None:
-        return x
+        out.scatter_add_(1, sel[:, :k_done], -coef[:, :k_done])
+        return
     if k_done < n:
         hist[:, k_done + 1:] = coef.unsqueeze(1)
-    path = torch.zeros(B, n + 1, N, dtype=dt, device=dev)
-    path.scatter_add_(2, sel.unsqueeze(1).expand(B, n + 1, n), hist.neg_())
-    return x, path
+    out.scatter_add_(2, sel.unsqueeze(1).expand(B, n + 1, n), hist.neg_())
 
 
 def _abs2(t: torch.Tensor) -> torch.Tensor:

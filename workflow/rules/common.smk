@@ -5,6 +5,7 @@ import re
 import sys
 from pathlib import Path
 
+from snakemake.logging import logger
 from snakemake.utils import update_config
 
 from greedybench import leaderboard as _lb
@@ -304,23 +305,33 @@ def _lb_solver_params(wildcards):
     }
 
 
+_LB_WARNED = set()
+
+
 def report_leaderboard(wildcards):
     """The report's leaderboard table (config report.leaderboard, e.g. the committed
     results/leaderboard.csv) and its checksum, or None when it is not configured.
 
-    A parameter, not an input: as an input it would pull the leaderboard rules (minutes of
-    solving, never run by the default target) into every DAG, and Snakemake would report their
-    missing metadata on a fresh clone. The checksum redraws the report when the table changes
-    (e.g. after `snakemake leaderboard`; run that first when both are wanted).
+    A relative path is looked up in the working directory, then in the repository (the committed
+    table, for a run with --directory elsewhere); a table found nowhere is left out of the report,
+    with a warning. A parameter, not an input: as an input it would pull the leaderboard rules
+    (minutes of solving, never run by the default target) into every DAG, and Snakemake would
+    report their missing metadata on a fresh clone. The checksum redraws the report when the
+    table changes (e.g. after `snakemake leaderboard`; run that first when both are wanted).
     """
     path = CFG["report"].get("leaderboard")
     if not path:
         return None
-    try:
-        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError as exc:
-        raise ValueError(
-            f"report.leaderboard: cannot read {path} ({exc.strerror}); regenerate it with "
-            "`snakemake --cores 2 leaderboard` or set report.leaderboard to null"
-        ) from exc
-    return {"path": path, "sha256": digest}
+    found = next(
+        (p for p in (Path(path), CONFIG_DIR.parent / path) if p.is_file()), None
+    )
+    if found is None:
+        if path not in _LB_WARNED:
+            _LB_WARNED.add(path)
+            logger.warning(
+                f"report.leaderboard: {path} does not exist (here or in the repository): the "
+                "report has no leaderboard table; make it with `snakemake --cores 2 leaderboard`"
+            )
+        return {"path": None, "sha256": None}
+    digest = hashlib.sha256(found.read_bytes()).hexdigest()
+    return {"path": str(found), "sha256": digest}

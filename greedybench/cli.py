@@ -54,11 +54,17 @@ class CliError(GreedybenchError, ValueError):
     """A command-line mistake; printed as one line ``greedybench COMMAND: error: ...``, exit code 2."""
 
 
-class _Formatter(argparse.RawDescriptionHelpFormatter):
-    """Descriptions and epilogs (examples) keep their line breaks; options are wrapped as usual."""
+class _Formatter(argparse.HelpFormatter):
+    """Descriptions and epilogs: a paragraph on one line is wrapped, a paragraph with line breaks
+    (examples, tables) is kept as written; options are wrapped as usual."""
 
     def __init__(self, prog):
         super().__init__(prog, max_help_position=32, width=min(100, shutil.get_terminal_size().columns))
+
+    def _fill_text(self, text, width, indent):
+        return "\n\n".join(para if "\n" in para else textwrap.fill(para, width, initial_indent=indent,
+                                                                   subsequent_indent=indent)
+                             for para in text.split("\n\n"))
 
 
 def _first_line(obj) -> str:
@@ -193,9 +199,8 @@ def add_instance(sub):
     p = sub.add_parser(
         "instance", help="generate one instance (a batch of problems Y = A X + E) and save it (.npz)",
         formatter_class=_Formatter, epilog=INSTANCE_EXAMPLES,
-        description=textwrap.fill("Draw a batch of sparse recovery problems Y = A X + E, deterministic from "
-                                  "the arguments and --seed, and save them as one instance file for "
-                                  "greedybench solve.", 96) + "\n\n"
+        description="Draw a batch of sparse recovery problems Y = A X + E, deterministic from the "
+                    "arguments and --seed, and save them as one instance file for greedybench solve.\n\n"
                     + "\n\n".join([_choices_text("ensembles (--ensemble, the matrix A)", ENSEMBLES),
                                    _choices_text("signal models (--signal, the supports)", SIGNALS),
                                    "amplitudes (--amplitude, the nonzero values): " + ", ".join(AMPLITUDES)]))
@@ -320,8 +325,15 @@ def add_compare(sub):
         "compare", help="rank a drop-in solver file on the official leaderboard grid (docs/leaderboard.md)",
         description="Load a solver entry file (outside the repository is fine) with the registry, run it on "
                     "the official leaderboard grid (config/leaderboard.yaml, the same instances), and print "
-                    "where it ranks among the stored results/leaderboard.csv rows and why. Writes only under "
-                    "--out; never modifies the stored leaderboard. Exit code 2 for a file that cannot be ranked.")
+                    "where it ranks among the stored results/leaderboard.csv rows and why. Writes its results "
+                    "only under --out, after every variant ran; never modifies the stored leaderboard. The "
+                    "grid's instances are made once, in the leaderboard's own store "
+                    "(results/leaderboard/instances/ of the repository), and reused by every later compare "
+                    "and by the leaderboard. Exit code 2 for a file that cannot be ranked.",
+        formatter_class=_Formatter,
+        epilog="examples:\n"
+               "  greedybench compare docs/examples/my_solver.py --quick\n"
+               "  greedybench compare my_solver.py --families dct_gaussian dft_latent --out /tmp/cmp")
     p.add_argument("solver_file", help="path to the solver entry (.py), see docs/examples/my_solver.py")
     p.add_argument("--families", nargs="+", metavar="FAMILY", help="only these grid families (default: all)")
     p.add_argument("--quick", action="store_true",

@@ -13,6 +13,7 @@ import pytest
 import greedybench
 from greedybench import cli
 from greedybench.cli import PASSTHROUGH, build_parser, main
+from greedybench.pipeline.config import REPO
 from greedybench.datasets import AMPLITUDES, ENSEMBLES, SIGNALS, load_instance
 from greedybench.registry import CAPABILITY_KEYS, discover
 
@@ -186,3 +187,22 @@ def test_solve_errors_name_the_users_file(tmp_path, monkeypatch, capsys):
     assert main(["solve", "bad_shape", "sub/g.npz", "--solver-file", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "instance=sub/g.npz" in err, err
+
+
+def test_readme_command_lines_are_real():
+    """Every `greedybench ...` line of the README's bash blocks parses (placeholders like
+    [--out DIR] aside): no `greedybench instance ...` standing in for a command."""
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", readme, flags=re.S)
+    lines = [ln.split("  #")[0].strip() for b in blocks for ln in b.splitlines() if ln.startswith("greedybench ")]
+    assert lines, "the README shows no greedybench command"
+    parser = build_parser()
+    for line in lines:
+        placeholder = re.search(r" \[[-A-Z]", line)  # e.g. [--out DIR]: check the part before it
+        if placeholder:
+            line = line[:placeholder.start()]
+        assert "..." not in line, f"README: {line!r} is not a real command"
+        argv = shlex.split(line)[1:]
+        if argv and argv[0] in PASSTHROUGH:
+            continue
+        parser.parse_args(argv)  # SystemExit(2) on an unknown command or option

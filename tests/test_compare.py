@@ -100,6 +100,8 @@ def test_docs_solver_outside_repo_is_ranked(tmp_path, stored_untouched):
     cells = lb.read_rows(out / "cells.csv")
     assert len(cells) == 2 * len(lb.load_grid().rho) and {c["status"] for c in cells} == {"ok"}
     assert not (tmp_path / "results").exists()  # nothing written outside --out
+    assert not (out / "instances").exists()  # the instances come from the one shared store
+    assert lb.instances_valid(lb.STORED_INSTANCES / "gaussian_gaussian", lb.load_grid(), "gaussian_gaussian")
 
 
 @pytest.mark.parametrize("kind", sorted(BROKEN))
@@ -115,6 +117,7 @@ def test_broken_solver_gets_clear_message(kind, tmp_path, capsys, stored_untouch
     assert "results/leaderboard.csv was not touched" in err
     assert len(err.strip().splitlines()) == 1  # one paragraph
     assert not (out / "ranking.csv").exists()
+    assert not out.exists()  # a failed run leaves nothing behind (instances live in the shared store)
 
 
 def test_bad_arguments(tmp_path, capsys, stored_untouched):
@@ -142,3 +145,35 @@ def test_real_only_solver_is_not_applicable_on_complex_family():
         cells, _ = lb.run_family(Variant(entry), grid, "dft_latent", Path(d) / "never_read")
     assert [c["status"] for c in cells] == ["not_applicable"]
     assert "real-only" in cells[0]["reason"]
+
+
+def test_one_instance_store_for_every_solver_name(tmp_path, stored_untouched):
+    """Two solver files: the grid's instances are generated once (the whole family, as the
+    leaderboard's Snakemake rule makes it), the second run reuses them, and a run whose solver
+    fails mid-run leaves no output directory and no temporary files in the store."""
+    from greedybench.leaderboard.compare import instance_store
+
+    store = tmp_path / "store"
+    said = []
+    for name in ("first_solver", "second_solver"):
+        src = tmp_path / f"{name}.py"
+        src.write_text(GOOD.replace("doc_thresholding", name))
+        res = lb.compare(src, quick=True, out=tmp_path / name, instances_root=store, echo=said.append)
+        assert [r["solver"] for r in res["rows"]] == [name] and not (tmp_path / name / "instances").exists()
+    generated = [s for s in said if s.startswith("generating")]
+    assert len(generated) == 1 and "gaussian_gaussian" in generated[0]
+    grid = lb.load_grid()
+    assert lb.instances_valid(store / "gaussian_gaussian", grid, "gaussian_gaussian")  # every official delta
+    before = {p: p.stat().st_mtime_ns for p in store.rglob("*")}
+    assert instance_store(grid, "gaussian_gaussian", root=store, echo=said.append) == store / "gaussian_gaussian"
+    assert {p: p.stat().st_mtime_ns for p in store.rglob("*")} == before  # reused untouched
+
+    expect, text = BROKEN["midrun"]
+    bad = tmp_path / "broken_midrun.py"
+    bad.write_text(text.replace("NAME", "broken_midrun").replace("TRAINED", "False"))
+    with pytest.raises(lb.CompareError, match=expect):
+        lb.compare(bad, families=["gaussian_rademacher"], quick=True, out=tmp_path / "bad", instances_root=store,
+                   echo=said.append)
+    assert not (tmp_path / "bad").exists()
+    assert sorted(p.name for p in store.iterdir()) == ["gaussian_gaussian", "gaussian_rademacher"]
+    assert lb.instances_valid(store / "gaussian_rademacher", grid, "gaussian_rademacher")

@@ -18,7 +18,7 @@ from .rows import CELL_COLUMNS, cell_provenance, read_rows, write_rows
 from .run import generate_family, instances_valid, run_family
 from .table import compute_leaderboard, write_leaderboard
 
-__all__ = ["CompareError", "STORED_CSV", "STORED_ROWS", "STORED_INSTANCES", "compare"]
+__all__ = ["CompareError", "STORED_CSV", "STORED_ROWS", "STORED_INSTANCES", "compare", "instance_store"]
 
 STORED_CSV = REPO / "results" / "leaderboard.csv"
 STORED_ROWS = REPO / "results" / "leaderboard_rows.csv.gz"
@@ -51,14 +51,38 @@ def _unavailable_hint(reason: str) -> str:
     return _CONTRACT_HINT
 
 
+def instance_store(grid: Grid, family: str, *, root=None, echo: Callable[[str], None] = print) -> Path:
+    """The one store of the official grid's instances of ``family``, made once and shared.
+
+    The store is the leaderboard's own (``results/leaderboard/instances/<family>``, where the
+    Snakemake rule ``leaderboard_instances`` writes; ``root`` replaces that folder): every
+    ``compare``, whatever the solver, and the leaderboard itself solve the same files. A family
+    directory is reused when it holds this grid's instances (the ``instance_key`` of the family,
+    a checksum of everything they depend on, and every delta); otherwise the whole family (every
+    official delta, as the Snakemake rule makes it) is generated there atomically, so that an
+    interrupted or failed run leaves no partial directory behind. A valid store in the working
+    directory's ``results/leaderboard/instances`` (Snakemake run with --directory) is used too.
+    """
+    store = Path(root) if root is not None else STORED_INSTANCES
+    candidates = [store] if root is not None else [store, Path("results/leaderboard/instances")]
+    for r in candidates:
+        if instances_valid(r / family, grid, family):
+            return r / family
+    echo(f"generating the instances of {family} (official grid v{grid.version}) under {store / family}; "
+         "they are reused by every later compare and by the leaderboard")
+    return generate_family(store / family, grid, family)
+
+
 def compare(solver_file, *, families: Optional[Sequence[str]] = None, quick: bool = False, out=None,
             device: Optional[str] = None, grid_path=None, stored_rows=None, stored_csv=None,
             instances_root=None, echo: Callable[[str], None] = print) -> Dict[str, Any]:
     """Rank a drop-in solver file on the official grid (or a subset) against the stored rows.
 
-    Writes only under ``out`` (default ``results/compare/<name>/`` in the working directory):
-    ``results.csv`` (one row per problem), ``cells.csv``, ``ranking.csv`` (the leaderboard of
-    the same subset with the new entry), ``report.html`` and ``summary.txt``. Raises
+    Writes its results only under ``out`` (default ``results/compare/<name>/`` in the working
+    directory), and only after every variant ran: ``results.csv`` (one row per problem),
+    ``cells.csv``, ``ranking.csv`` (the leaderboard of the same subset with the new entry),
+    ``report.html`` and ``summary.txt``. The instances come from the one shared store
+    (:func:`instance_store`, ``instances_root`` replaces its folder), made on first use. Raises
     :class:`CompareError` (one paragraph naming the file) for a file that does not load, declares
     a trained solver, or breaks the contract on any batch.
     """
@@ -109,15 +133,7 @@ def compare(solver_file, *, families: Optional[Sequence[str]] = None, quick: boo
     else:
         notes.append(f"no stored rows at {stored_rows}: the solver is scored alone")
 
-    # instances: the pipeline's (read only) when valid, else generated under out/
-    roots = ([Path(instances_root)] if instances_root is not None
-             else [STORED_INSTANCES, Path("results/leaderboard/instances")])
-    fam_dirs = {}
-    for f in grid.families:
-        fam_dirs[f] = next((r / f for r in roots if instances_valid(r / f, grid, f)), None)
-        if fam_dirs[f] is None:
-            echo(f"generating the instances of {f} under {out / 'instances'}")
-            fam_dirs[f] = generate_family(out / "instances" / f, grid, f, deltas=grid.delta)
+    fam_dirs = {f: instance_store(grid_full, f, root=instances_root, echo=echo) for f in grid.families}
 
     cells, problems = [], []
     for v in variants:

@@ -1,13 +1,27 @@
 # Config loading and the named helpers the rules use (no logic in rules, no lambdas).
+import hashlib
+import json
 import re
+import sys
+from pathlib import Path
 
+from snakemake.logging import logger
 from snakemake.utils import update_config
 
+from greedybench import leaderboard as _lb
 from greedybench.datasets.instance import FORMAT_VERSION, GENERATOR_VERSION
-from greedybench.pipeline.config import BOUNDED, CONFIG_DIR, check_fig2, fig2_enabled as _fig2_on, load_config, validate_config
+from greedybench.pipeline.config import (
+    BOUNDED,
+    CONFIG_DIR,
+    check_fig2,
+    fig2_enabled as _fig2_on,
+    load_config,
+    validate_config,
+)
 from greedybench.pipeline.plan import Plan
 from greedybench.pipeline.soft_vs_hard import code_version
 from greedybench.pipeline.tables import TABLE_VERSION
+from greedybench.registry import discover as _lb_discover
 
 # No --configfile: the embedded default, with any --config key=value on top. A --configfile is a
 # complete config on its own (never merged with the default). Validation runs here, before any job.
@@ -20,7 +34,16 @@ CFG = validate_config(config, source="snakemake config")
 check_fig2(CFG["soft_vs_hard"])
 PLAN = Plan(CFG)
 DEVICE = PLAN.device
+# Jobs ask for a GPU only when the experiment runs on CUDA (a CPU run announces no GPU resource).
 GPU = {"gpu": 1} if DEVICE == "cuda" else {}
+# ... and then at most one GPU job at a time on this machine: Snakemake does not hand out device
+# ids locally (snakemake#281). A --resources gpu=N on the command line wins; a cluster executor
+# (profiles/slurm) schedules GPUs itself.
+if GPU and workflow.local_exec and "gpu" not in workflow.global_resources:
+    workflow.register_resource("gpu", 1)
+# The interpreter running Snakemake (its venv has greedybench): the leaderboard's shell commands
+# run `python -m greedybench` with it.
+PYTHON = sys.executable
 
 
 def _alternatives(values):
@@ -39,8 +62,12 @@ wildcard_constraints:
 def solver_params(wildcards):
     """Entry name, params JSON and version hash: a changed solver reruns only its jobs."""
     v = PLAN.variant(wildcards.variant)
-    return {"entry": v.entry.name, "params_json": v.params_json, "version": v.version,
-            "solver_files": PLAN.solver_files_of([v.entry.name])}
+    return {
+        "entry": v.entry.name,
+        "params_json": v.params_json,
+        "version": v.version,
+        "solver_files": PLAN.solver_files_of([v.entry.name]),
+    }
 
 
 def family_params(wildcards):
@@ -57,15 +84,24 @@ def family_params(wildcards):
 def phase_slice_params(wildcards):
     sl = PLAN.slice(wildcards.family, wildcards.slice)
     pt = CFG["phase_transition"]
-    return {"N": sl.N, "delta": sl.delta, "seed": sl.seed, "cells": [list(c) for c in sl.cells],
-            "trials": pt["trials"], "sigma": pt["sigma"]}
+    return {
+        "N": sl.N,
+        "delta": sl.delta,
+        "seed": sl.seed,
+        "cells": [list(c) for c in sl.cells],
+        "trials": pt["trials"],
+        "sigma": pt["sigma"],
+    }
 
 
 def training_data_params(wildcards):
     tr = CFG["training"]
     ts = tr["sets"][wildcards.tset]
-    return {"set_name": wildcards.tset, **{k: ts[k] for k in ("m", "N", "s", "sigma")},
-            **{k: tr[k] for k in ("n_train", "n_val", "n_test", "seed")}}
+    return {
+        "set_name": wildcards.tset,
+        **{k: ts[k] for k in ("m", "N", "s", "sigma")},
+        **{k: tr[k] for k in ("n_train", "n_val", "n_test", "seed")},
+    }
 
 
 def train_options(wildcards):
@@ -75,7 +111,9 @@ def train_options(wildcards):
 def solve_inputs(wildcards):
     """The instance slice, plus the trained state for a trained solver."""
     if wildcards.experiment == "phase":
-        out = {"instances": f"results/instances/phase/{wildcards.group}/{wildcards.slice}"}
+        out = {
+            "instances": f"results/instances/phase/{wildcards.group}/{wildcards.slice}"
+        }
     else:
         out = {"instances": f"results/instances/train/{wildcards.group}/test"}
     if PLAN.variant(wildcards.variant).entry.trained:
@@ -93,20 +131,40 @@ def solve_mem_mb(wildcards):
 
 def timing_params(wildcards):
     tm = CFG["timing"]
-    keys = ("delta", "rho", "N", "batch_for_N", "batch_sizes", "N_for_batch", "repeats", "warmup")
-    return {"family_name": tm["family"], "family": CFG["families"][tm["family"]],
-            "seed": CFG["seeds"]["base"], **{k: tm[k] for k in keys}}
+    keys = (
+        "delta",
+        "rho",
+        "N",
+        "batch_for_N",
+        "batch_sizes",
+        "N_for_batch",
+        "repeats",
+        "warmup",
+    )
+    return {
+        "family_name": tm["family"],
+        "family": CFG["families"][tm["family"]],
+        "seed": CFG["seeds"]["base"],
+        **{k: tm[k] for k in keys},
+    }
 
 
 def soft_vs_hard_params(wildcards):
     """The section, plus the versions of every solver it runs (a changed one reruns the job)."""
     sv = CFG["soft_vs_hard"]
     keys = ("pairs", "tau", "m", "N", "s", "sigma", "trials", "bounds")
-    out = {"family_name": sv["family"], "family": CFG["families"][sv["family"]],
-           "seed": CFG["seeds"]["base"], "versions": PLAN.soft_vs_hard_versions(),
-           "solver_files": PLAN.solver_files_of(PLAN.soft_vs_hard_versions()), **{k: sv[k] for k in keys}}
+    out = {
+        "family_name": sv["family"],
+        "family": CFG["families"][sv["family"]],
+        "seed": CFG["seeds"]["base"],
+        "versions": PLAN.soft_vs_hard_versions(),
+        "solver_files": PLAN.solver_files_of(PLAN.soft_vs_hard_versions()),
+        **{k: sv[k] for k in keys},
+    }
     if sv["bounds"]:
-        out["code"] = code_version()  # the bound functions' source (not part of a solver's version)
+        out["code"] = (
+            code_version()
+        )  # the bound functions' source (not part of a solver's version)
     return out
 
 
@@ -119,11 +177,19 @@ def fig2_params(wildcards):
     and Fig. 2 sources (a change in any of them reruns the job)."""
     sv = CFG["soft_vs_hard"]
     keys = ("pairs", "tau", "m", "N", "s", "sigma", "trials", "bounds", "fig2")
-    names = sorted({p[r] for p in sv["pairs"] if p["soft"] in BOUNDED for r in ("soft", "hard")})
+    names = sorted(
+        {p[r] for p in sv["pairs"] if p["soft"] in BOUNDED for r in ("soft", "hard")}
+    )
     versions = {n: v for n, v in PLAN.soft_vs_hard_versions().items() if n in names}
-    return {"family_name": sv["family"], "family": CFG["families"][sv["family"]],
-            "seed": CFG["seeds"]["base"], "versions": versions, "code": code_version(),
-            "solver_files": PLAN.solver_files_of(names), **{k: sv[k] for k in keys}}
+    return {
+        "family_name": sv["family"],
+        "family": CFG["families"][sv["family"]],
+        "seed": CFG["seeds"]["base"],
+        "versions": versions,
+        "code": code_version(),
+        "solver_files": PLAN.solver_files_of(names),
+        **{k: sv[k] for k in keys},
+    }
 
 
 def fig2_mem_mb(wildcards):
@@ -132,7 +198,16 @@ def fig2_mem_mb(wildcards):
     f2, N, T = sv["fig2"], sv["N"], len(sv["tau"])
     B = max(f2.get("omp_trials") or sv["trials"], f2.get("iht_trials") or sv["trials"])
     n = max(f2["omp_iterations"] + f2["iht_iterations"] + [1])
-    return 1000 + (3 * 8 * B * (4 * N * N + 2 * T * (n + 1) * N + n * sv["s"] * N + T * sv["s"] * N)) // 1_000_000
+    return (
+        1000
+        + (
+            3
+            * 8
+            * B
+            * (4 * N * N + 2 * T * (n + 1) * N + n * sv["s"] * N + T * sv["s"] * N)
+        )
+        // 1_000_000
+    )
 
 
 def figure_extras(wildcards):
@@ -144,8 +219,11 @@ def figure_extras(wildcards):
         out["soft_vs_hard"] = "results/tables/soft_vs_hard.csv"
     if fig2_enabled():
         out["fig2"] = "results/tables/fig2.csv"
-    files = [f for spec in training_panels(wildcards).values()
-             for f in (spec["loss_csv"], spec["weights_csv"], spec["errors_csv"])]
+    files = [
+        f
+        for spec in training_panels(wildcards).values()
+        for f in (spec["loss_csv"], spec["weights_csv"], spec["errors_csv"])
+    ]
     if files:
         out["training_files"] = files
     return out
@@ -155,10 +233,16 @@ def training_table_inputs(wildcards):
     """The trained state, the training split (hidden set T) and the test-split runs of the net and
     of the baselines run on the same training set."""
     slug, tset = wildcards.variant, wildcards.tset
-    runs = [f"results/runs/train/{v}/{t}/test.csv" for v, t in PLAN.train_runs()
-            if t == tset and (v == slug or not PLAN.variant(v).entry.trained)]
-    return {"model": f"results/models/{slug}/{tset}.pt", "data": f"results/instances/train/{tset}/trainval",
-            "runs": runs}
+    runs = [
+        f"results/runs/train/{v}/{t}/test.csv"
+        for v, t in PLAN.train_runs()
+        if t == tset and (v == slug or not PLAN.variant(v).entry.trained)
+    ]
+    return {
+        "model": f"results/models/{slug}/{tset}.pt",
+        "data": f"results/instances/train/{tset}/trainval",
+        "runs": runs,
+    }
 
 
 def training_table_params(wildcards):
@@ -172,8 +256,82 @@ def training_panels(wildcards):
     for slug, tset in PLAN.models():
         ts, d = tr["sets"][tset], f"results/tables/training/{slug}/{tset}"
         out[f"{PLAN.variant(slug).name} on {tset}"] = {
-            "loss_csv": f"{d}/loss.csv", "weights_csv": f"{d}/weights.csv", "errors_csv": f"{d}/errors.csv",
-            "description": (f"Training set {tset}: family {ts['family']}, m = {ts['m']}, N = {ts['N']}, "
-                            f"s = {ts['s']}, sigma = {ts['sigma']:g}; {tr['n_train']} train / {tr['n_val']} "
-                            f"validation / {tr['n_test']} test samples.")}
+            "loss_csv": f"{d}/loss.csv",
+            "weights_csv": f"{d}/weights.csv",
+            "errors_csv": f"{d}/errors.csv",
+            "description": (
+                f"Training set {tset}: family {ts['family']}, m = {ts['m']}, N = {ts['N']}, "
+                f"s = {ts['s']}, sigma = {ts['sigma']:g}; {tr['n_train']} train / {tr['n_val']} "
+                f"validation / {tr['n_test']} test samples."
+            ),
+        }
     return out
+
+
+# ------------------------------------------------------------------------------------------------
+# The leaderboard (workflow/rules/leaderboard.smk) on the official grid, whatever --configfile.
+
+LB_GRID_FILE = str(_lb.GRID_FILE)
+LB_GRID = _lb.load_grid(LB_GRID_FILE)
+LB_VARIANTS, _ = _lb.plan_entries(LB_GRID, _lb_discover(), versions=False)
+
+
+def _lb_family_params(wildcards):
+    """The instances of a family depend on these only (a change regenerates them)."""
+    return {
+        "key": LB_GRID.instance_key(wildcards.lbfamily),
+        "deltas": list(LB_GRID.delta),
+    }
+
+
+def _lb_instances_root(wildcards, input):
+    """The directory holding one instance directory per family (the inputs' parent)."""
+    return str(Path(input.instances[0]).parent)
+
+
+def _lb_status_json(wildcards):
+    """Status rows (with version hashes) of the entries not run: unavailable, trained, oracles."""
+    return json.dumps(_lb.plan_entries(LB_GRID, _lb_discover())[1], sort_keys=True)
+
+
+def _lb_solver_params(wildcards):
+    """Entry, parameters and version hash: a changed solver (or kernel) reruns only its job."""
+    v = LB_VARIANTS[wildcards.lbvariant]
+    return {
+        "entry": v.entry.name,
+        "params_json": v.params_json,
+        "version": v.version,
+        "grid": LB_GRID.sha,
+    }
+
+
+_LB_WARNED = set()
+
+
+def report_leaderboard(wildcards):
+    """The report's leaderboard table (config report.leaderboard, e.g. the committed
+    results/leaderboard.csv) and its checksum, or None when it is not configured.
+
+    A relative path is looked up in the working directory, then in the repository (the committed
+    table, for a run with --directory elsewhere); a table found nowhere is left out of the report,
+    with a warning. A parameter, not an input: as an input it would pull the leaderboard rules
+    (minutes of solving, never run by the default target) into every DAG, and Snakemake would
+    report their missing metadata on a fresh clone. The checksum redraws the report when the
+    table changes (e.g. after `snakemake leaderboard`; run that first when both are wanted).
+    """
+    path = CFG["report"].get("leaderboard")
+    if not path:
+        return None
+    found = next(
+        (p for p in (Path(path), CONFIG_DIR.parent / path) if p.is_file()), None
+    )
+    if found is None:
+        if path not in _LB_WARNED:
+            _LB_WARNED.add(path)
+            logger.warning(
+                f"report.leaderboard: {path} does not exist (here or in the repository): the "
+                "report has no leaderboard table; make it with `snakemake --cores 2 leaderboard`"
+            )
+        return {"path": None, "sha256": None}
+    digest = hashlib.sha256(found.read_bytes()).hexdigest()
+    return {"path": str(found), "sha256": digest}

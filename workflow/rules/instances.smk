@@ -6,14 +6,16 @@ rule generate_phase:
         instances=directory("results/instances/phase/{family}/{slice}"),
     log:
         "results/logs/generate_phase/{family}/{slice}.log",
+    conda:
+        "../envs/greedybench.yaml"
+    threads: 1
+    resources:
+        mem_mb=solve_mem_mb,
     params:
         cell=phase_slice_params,
         family=family_params,
         dtype=CFG["dtype"],
         generator=f"{GENERATOR_VERSION}.{FORMAT_VERSION}",
-    threads: 1
-    resources:
-        mem_mb=solve_mem_mb,
     script:
         "../scripts/generate_phase.py"
 
@@ -24,13 +26,15 @@ rule generate_training_data:
         test=directory("results/instances/train/{tset}/test"),
     log:
         "results/logs/generate_training_data/{tset}.log",
+    conda:
+        "../envs/greedybench.yaml"
+    threads: 1
+    resources:
+        mem_mb=solve_mem_mb,
     params:
         data=training_data_params,
         family=family_params,
         dtype=CFG["dtype"],
         generator=f"{GENERATOR_VERSION}.{FORMAT_VERSION}",
-    threads: 1
-    resources:
-        mem_mb=solve_mem_mb,
     script:
         "../scripts/generate_training_data.py"

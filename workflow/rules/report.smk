@@ -9,6 +9,8 @@ rule figures:
         figures=directory("results/figures"),
     log:
         "results/logs/figures.log",
+    conda:
+        "../envs/greedybench.yaml"
     params:
         config=CFG,
         training=training_panels,
@@ -18,15 +20,16 @@ rule figures:
 
 rule report:
     input:
-        unpack(report_leaderboard),
         figures="results/figures",
     output:
         html="results/report/index.html",
     log:
         "results/logs/report.log",
+    conda:
+        "../envs/greedybench.yaml"
     params:
         config=CFG,
         device=DEVICE,
-        leaderboard=CFG["report"]["leaderboard"],
+        leaderboard=report_leaderboard,
     script:
         "../scripts/report.py"

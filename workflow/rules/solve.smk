@@ -8,6 +8,12 @@ rule train:
         model="results/models/{variant}/{tset}.pt",
     log:
         "results/logs/train/{variant}/{tset}.log",
+    conda:
+        "../envs/greedybench.yaml"
+    threads: 1
+    resources:
+        **GPU,
+        mem_mb=solve_mem_mb,
     params:
         solver=solver_params,
         family=family_params,
@@ -15,10 +21,6 @@ rule train:
         seed=CFG["training"]["seed"],
         device=DEVICE,
         dtype=CFG["dtype"],
-    threads: 1
-    resources:
-        mem_mb=solve_mem_mb,
-        **GPU,
     script:
         "../scripts/train.py"
 
@@ -30,6 +32,12 @@ rule solve:
         rows="results/runs/{experiment}/{variant}/{group}/{slice}.csv",
     log:
         "results/logs/solve/{experiment}/{variant}/{group}/{slice}.log",
+    conda:
+        "../envs/greedybench.yaml"
+    threads: 1
+    resources:
+        **GPU,
+        mem_mb=solve_mem_mb,
     params:
         solver=solver_params,
         family=family_params,
@@ -37,9 +45,5 @@ rule solve:
         device=DEVICE,
         dtype=CFG["dtype"],
         table=TABLE_VERSION,
-    threads: 1
-    resources:
-        mem_mb=solve_mem_mb,
-        **GPU,
     script:
         "../scripts/solve.py"

@@ -8,8 +8,8 @@ rule merge_results:
         table="results/tables/results.csv",
     log:
         "results/logs/merge_results.log",
-    params:
-        kind="results",
+    conda:
+        "../envs/greedybench.yaml"
     script:
         "../scripts/merge.py"
 
@@ -19,15 +19,17 @@ rule timing:
         rows="results/timing/{variant}.csv",
     log:
         "results/logs/timing/{variant}.log",
+    conda:
+        "../envs/greedybench.yaml"
+    threads: 1
+    resources:
+        **GPU,
+        mem_mb=solve_mem_mb,
     params:
         solver=solver_params,
         timing=timing_params,
         device=DEVICE,
         dtype=CFG["dtype"],
-    threads: 1
-    resources:
-        mem_mb=solve_mem_mb,
-        **GPU,
     script:
         "../scripts/timing.py"
 
@@ -39,8 +41,8 @@ rule merge_timing:
         table="results/tables/timing.csv",
     log:
         "results/logs/merge_timing.log",
-    params:
-        kind="timing",
+    conda:
+        "../envs/greedybench.yaml"
     script:
         "../scripts/merge.py"
 
@@ -50,14 +52,16 @@ rule soft_vs_hard:
         table="results/tables/soft_vs_hard.csv",
     log:
         "results/logs/soft_vs_hard.log",
+    conda:
+        "../envs/greedybench.yaml"
+    threads: 1
+    resources:
+        **GPU,
+        mem_mb=solve_mem_mb,
     params:
         job=soft_vs_hard_params,
         device=DEVICE,
         dtype=CFG["dtype"],
-    threads: 1
-    resources:
-        mem_mb=solve_mem_mb,
-        **GPU,
     script:
         "../scripts/soft_vs_hard.py"
 
@@ -67,14 +71,16 @@ rule fig2:
         table="results/tables/fig2.csv",
     log:
         "results/logs/fig2.log",
+    conda:
+        "../envs/greedybench.yaml"
+    threads: 1
+    resources:
+        **GPU,
+        mem_mb=fig2_mem_mb,
     params:
         job=fig2_params,
         device=DEVICE,
         dtype=CFG["dtype"],
-    threads: 1
-    resources:
-        mem_mb=fig2_mem_mb,
-        **GPU,
     script:
         "../scripts/soft_vs_hard.py"
 
@@ -88,10 +94,12 @@ rule training_tables:
         errors="results/tables/training/{variant}/{tset}/errors.csv",
     log:
         "results/logs/training_tables/{variant}/{tset}.log",
-    params:
-        job=training_table_params,
+    conda:
+        "../envs/greedybench.yaml"
     threads: 1
     resources:
         mem_mb=1000,
+    params:
+        job=training_table_params,
     script:
         "../scripts/train.py"

@@ -1,4 +1,7 @@
-"""Snakemake shim: merge per-job CSVs into one sorted table (greedybench.pipeline.tables)."""
+"""Snakemake shim: merge per-job CSVs into one sorted table (greedybench.pipeline.tables).
+
+The kind of table comes from the rule's name (merge_results, merge_timing), not from a parameter:
+a parameter "results" would repeat the output path's prefix (snakemake --lint)."""
 from typing import TYPE_CHECKING
 
 from greedybench.storage import job_log
@@ -8,4 +11,4 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 with job_log(snakemake.log[0]):
-    merge_stage(snakemake.output.table, snakemake.input.runs, kind=snakemake.params.kind)
+    merge_stage(snakemake.output.table, snakemake.input.runs, kind=snakemake.rule.removeprefix("merge_"))

@@ -7,6 +7,9 @@ from greedybench.pipeline.publish import report_stage
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
+# params.leaderboard: {"path", "sha256"} of the configured leaderboard table, or None
+leaderboard = snakemake.params.leaderboard
+
 with job_log(snakemake.log[0]):
     report_stage(snakemake.output.html, figures_dir=snakemake.input.figures, config=snakemake.params.config,
-                 device=snakemake.params.device, leaderboard_csv=snakemake.params.leaderboard)
+                 device=snakemake.params.device, leaderboard_csv=leaderboard["path"] if leaderboard else None)

@@ -113,7 +113,7 @@ def run(cfg: B1Config, out: Path, methods: Sequence[str], *, progress: bool = Tr
         ckdir = out / "checkpoints" / f"snr{lab}"
         if "baselines" in methods:
             cache = out / "cache" / f"baselines_snr{lab}.json"
-            key = {"cfg": cfg.to_dict()}
+            key = json.loads(json.dumps({"cfg": cfg.to_dict()}))     # as read back from the cache
             hit = None
             if cache.exists():
                 with open(cache) as fh:

@@ -223,3 +223,29 @@ def test_ci_run_resumes_an_interrupted_training(tmp_path):
     lista_b1.main(args[:2] + ["--out", str(tmp_path / "b")] + args[4:])
     resumed = _table(tmp_path / "b")[("alista", "inf")]
     assert float(resumed["nmse_db_depth"]) == pytest.approx(float(full["nmse_db_depth"]), abs=1e-6)
+
+
+def test_reference_ranges_and_summary():
+    assert lista_b1.reference_gap("lista", "40", -30.0) == ("[-37, -33]", 3.0)
+    assert lista_b1.reference_gap("alista", "inf", -75.0) == ("[-70, -60]", -5.0)
+    assert lista_b1.reference_gap("lista-cp", "30", -29.0) == ("[-32, -28]", 0.0)
+    assert lista_b1.reference_gap("omp-net", "40", -10.0) == (None, None)
+    rows = [{"method": "lista", "snr_db": "40", "status": "ok", "nmse_db_depth": -30.0, "nmse_db_final": -30.0,
+             "support_f1": 0.9, "sec_per_1000": 0.01, "params": 10, "train_steps": 5, "train_seconds": 1.0},
+            {"method": "amp", "snr_db": "40", "status": "unavailable: greedybench.amp not installed"}]
+    md = lista_b1.summary_markdown(rows, 16)
+    assert "-30.00 (ref [-37, -33], +3.0)" in md and "unavailable" in md
+    assert "ref" not in lista_b1.summary_markdown(rows, 16, reference=False)
+
+
+@pytest.mark.paper
+def test_full_b1_at_40_db(tmp_path):
+    """Full size, SNR = 40 dB, the default budget (about 20-30 min on one core): the robust facts."""
+    assert lista_b1.main(["--scale", "full", "--snr", "40", "--out", str(tmp_path), "--no-progress"]) == 0
+    t = _table(tmp_path)
+    finals = [float(r["nmse_db_final"]) for r in t.values() if r["status"] == "ok"]
+    assert min(finals) > -40 - 8                                   # nothing far below the noise floor
+    assert _db(t, "fista-1000", "40", "nmse_db_final") < -30       # the LASSO floor is near -SNR
+    assert _db(t, "fista-16", "40") < _db(t, "ista-16", "40") < -3
+    for m in ("lista", "lista-cp", "lista-cpss", "alista"):
+        assert _db(t, m, "40") < _db(t, "fista-16", "40"), m

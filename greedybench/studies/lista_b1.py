@@ -50,6 +50,66 @@ RESULT_COLUMNS = ["method", "snr_db", "status", "trained", "nmse_db_depth", "nms
 LAYER_COLUMNS = ["method", "snr_db", "iteration", "matvecs", "nmse_db"]
 TRAINING_COLUMNS = ["method", "snr_db", "step", "train_loss", "val_nmse_db"]
 
+# Layer-16 NMSE ranges (dB) of reference unfolded_baselines 3.2 ([approx], read off Chen 2018 /
+# Liu 2019 plots; "about v" is taken as v +- 2 dB). Keys: method, SNR label.
+REFERENCE_DB = {
+    "ista-16": {s: (-7.0, -3.0) for s in ("inf", "40", "30")},
+    "fista-16": {s: (-12.0, -8.0) for s in ("inf", "40", "30")},
+    "lista": {"inf": (-45.0, -35.0), "40": (-37.0, -33.0), "30": (-30.0, -28.0)},
+    "lista-cp": {"inf": (-50.0, -45.0), "40": (-40.0, -36.0), "30": (-32.0, -28.0)},
+    "lista-cpss": {"inf": (-70.0, -60.0), "40": (-42.0, -40.0), "30": (-32.0, -31.0)},
+    "alista": {"inf": (-70.0, -60.0), "40": (-42.0, -40.0), "30": (-32.0, -31.0)},
+    "alista-paper": {"inf": (-70.0, -60.0), "40": (-42.0, -40.0), "30": (-32.0, -31.0)},
+}
+
+
+def reference_gap(method: str, snr: str, value: float):
+    """(range text, dB above the range's upper end (> 0: worse than the reference), or below its
+    lower end (< 0), 0 inside); (None, None) without a reference value."""
+    rng = REFERENCE_DB.get(method, {}).get(snr)
+    if rng is None or value is None or not math.isfinite(value):
+        return None, None
+    lo, hi = rng
+    gap = value - hi if value > hi else (value - lo if value < lo else 0.0)
+    return f"[{lo:g}, {hi:g}]", gap
+
+
+def summary_markdown(rows, depth: int, reference: bool = True) -> str:
+    """The B1 table: one line per method, NMSE at ``depth`` per SNR (with the reference range and
+    the gap to it when ``reference``: full scale only), final NMSE, F1, time, params."""
+    snrs = sorted({r["snr_db"] for r in rows}, key=lambda s: -math.inf if s == "inf" else -float(s))
+    by = {(r["method"], r["snr_db"]): r for r in rows}
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    head = (["method"] + [f"NMSE@{depth} {s} dB" for s in snrs] + [f"final {s}" for s in snrs]
+            + ["F1 (" + snrs[0] + ")", "s / 1000", "params", "train steps", "train s (" + snrs[0] + ")"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def num(v, f="{:.2f}"):
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            return "-"
+        return f.format(v) if math.isfinite(v) else str(v)
+
+    for m in methods:
+        first = by.get((m, snrs[0]), {})
+        if str(first.get("status", "ok")) != "ok":
+            lines.append(f"| {m} | " + " | ".join([first.get("status", "")] + ["-"] * (len(head) - 2)) + " |")
+            continue
+        cells = [m]
+        for s in snrs:
+            r = by.get((m, s), {})
+            v = num(r.get("nmse_db_depth"))
+            rng, gap = (reference_gap(m, s, float(r["nmse_db_depth"]))
+                        if reference and r.get("nmse_db_depth") not in (None, "") else (None, None))
+            cells.append(v if rng is None else f"{v} (ref {rng}, {gap:+.1f})")
+        cells += [num(by.get((m, s), {}).get("nmse_db_final")) for s in snrs]
+        cells += [num(first.get("support_f1"), "{:.3f}"), num(first.get("sec_per_1000"), "{:.3g}"),
+                  str(first.get("params", "")), str(first.get("train_steps") or "-"),
+                  num(first.get("train_seconds"), "{:.0f}")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
 
 def _parse_snr(text: str) -> float:
     t = text.strip().lower()
@@ -165,6 +225,7 @@ def _write(out: Path, cfg: B1Config, rows, layers, training, methods, seconds: f
     rec["wall_seconds"] = seconds
     rec["methods"] = list(methods)
     storage.write_json(out / "b1_run.json", rec)
+    storage.atomic_write_text(out / "b1_summary.md", summary_markdown(rows, cfg.depth, reference=cfg.scale == "full"))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -180,12 +180,15 @@ def _oracle_k(method: str, cfg, A, test, rec):
             _, path = gb.omp(A, test.Y[idx], k, return_path=True)
             # after k atoms the estimate stays x_k (oracle stop): extend the path for the curve
             for j in keep:
-                rec.add(j, 2 * min(j, k), path[:, min(j, k)], idx)
+                rec.add(j, 0, path[:, min(j, k)], idx)
             X_hat[idx] = path[:, -1].to(X_hat.dtype)
         else:
             X_hat[idx] = _chunked_path(
                 lambda Yc: gb.iht(A, Yc, k, step=cfg.iht_step, n_iter=n_iter, return_path=True),
                 test.Y, rec, keep, 2, idx).to(X_hat.dtype)
+    if method == "omp":                  # matvecs of iteration j: 2 min(j, k_b), averaged over the samples
+        for j in keep:
+            rec.matvecs[j] = 2.0 * float(torch.clamp(test.k, max=j).double().mean())
     return X_hat
 
 

@@ -10,6 +10,7 @@ reference (3.2), with every stage capped at ``cfg.alista_paper_steps`` steps.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -172,6 +173,18 @@ def train_method(name: str, model: nn.Module, cfg: B1Config, A: torch.Tensor, sn
             "skipped_steps": skipped}
 
 
+@contextlib.contextmanager
+def _truncated(model: ALISTA, k: int):
+    """Run only the first k layers of ``model`` inside the block (layer k's output is then the
+    net's output); the stage losses of the layer-wise schedule need nothing deeper."""
+    full = model.n_layers
+    model.n_layers = k
+    try:
+        yield model
+    finally:
+        model.n_layers = full
+
+
 def train_alista_paper(model: ALISTA, cfg: B1Config, A: torch.Tensor, snr: float, val: B1Data, *,
                        ckpt: Optional[Path] = None, progress: bool = True, log: Callable = print) -> dict:
     """ALISTA's layer-wise schedule (reference 3.2): for each new layer k = 1..K, (1) train layer k's
@@ -201,11 +214,12 @@ def train_alista_paper(model: ALISTA, cfg: B1Config, A: torch.Tensor, snr: float
             mask[k - 1] = 1
         else:
             mask[:k] = 1
-        best, best_state, bad = val_nmse_db(model, val, k), _clone_state(model), 0
+        with _truncated(model, k):
+            best, best_state, bad = val_nmse_db(model, val), _clone_state(model), 0
         for t in range(cfg.alista_paper_steps):
             Y, X = train_batch(cfg, A, snr, steps)
-            P = layer_outputs(model, Y)[:, k - 1]
-            loss = ((P - X) ** 2).sum(-1).mean()
+            with _truncated(model, k):
+                loss = ((model(Y) - X) ** 2).sum(-1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             model.gamma.grad.mul_(mask)
@@ -213,7 +227,8 @@ def train_alista_paper(model: ALISTA, cfg: B1Config, A: torch.Tensor, snr: float
             opt.step()
             steps += 1
             if (t + 1) % every == 0:
-                v = val_nmse_db(model, val, k)
+                with _truncated(model, k):
+                    v = val_nmse_db(model, val)
                 history.append((steps, k, v))
                 if v < best:
                     best, best_state, bad = v, _clone_state(model), 0

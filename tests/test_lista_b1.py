@@ -249,3 +249,19 @@ def test_full_b1_at_40_db(tmp_path):
     assert _db(t, "fista-16", "40") < _db(t, "ista-16", "40") < -3
     for m in ("lista", "lista-cp", "lista-cpss", "alista"):
         assert _db(t, m, "40") < _db(t, "fista-16", "40"), m
+
+
+def test_checkpoints_ignore_run_only_fields():
+    """A checkpoint stays valid when only the SNR list or the ALISTA-schedule switch changes, and
+    not when a training field (steps) does."""
+    from greedybench.studies import b1_train
+    base = config_for("ci")
+    fp = b1_train._fingerprint(base, "lista", math.inf)
+    same = [config_for("ci", snrs=(math.inf,)), config_for("ci", alista_paper=True, alista_paper_steps=7)]
+    for cfg in same:
+        assert b1_train._comparable(b1_train._fingerprint(cfg, "lista", math.inf)) == b1_train._comparable(fp)
+    assert b1_train._comparable(b1_train._fingerprint(config_for("ci", steps=151), "lista", math.inf)) \
+        != b1_train._comparable(fp)
+    paper = b1_train._fingerprint(base, "alista-paper", math.inf)
+    assert b1_train._comparable(b1_train._fingerprint(config_for("ci", alista_paper_steps=7), "alista-paper",
+                                                      math.inf)) != b1_train._comparable(paper)

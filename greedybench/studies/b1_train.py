@@ -100,12 +100,25 @@ def _fingerprint(cfg: B1Config, name: str, snr: float) -> str:
     return json.dumps({"cfg": cfg.to_dict(), "method": name, "snr": snr_label(snr)}, sort_keys=True)
 
 
+# B1Config fields that do not change a given method's training: the list of SNRs run together
+# and whether / how the separate ALISTA layer-wise schedule runs (it keeps its own in its fingerprint).
+_RUN_ONLY = ("snrs", "alista_paper")
+_E2E_ONLY = ("alista_paper_steps",)
+
+
+def _comparable(fingerprint: str) -> dict:
+    d = json.loads(fingerprint)
+    drop = _RUN_ONLY + (() if d.get("method") == "alista-paper" else _E2E_ONLY)
+    d["cfg"] = {k: v for k, v in d["cfg"].items() if k not in drop}
+    return d
+
+
 def _load(path: Path, fingerprint: str) -> Optional[dict]:
     if path is None or not path.exists():
         return None
     ck = torch.load(path, map_location="cpu", weights_only=True)
-    if ck.get("fingerprint") != fingerprint:       # another configuration: start afresh
-        return None
+    if _comparable(ck.get("fingerprint", '{"cfg": {}}')) != _comparable(fingerprint):
+        return None                                # another configuration: start afresh
     return ck
 
 

@@ -173,7 +173,8 @@ def run(cfg: B1Config, out: Path, methods: Sequence[str], *, progress: bool = Tr
         ckdir = out / "checkpoints" / f"snr{lab}"
         if "baselines" in methods:
             cache = out / "cache" / f"baselines_snr{lab}.json"
-            key = json.loads(json.dumps({"cfg": cfg.to_dict()}))     # as read back from the cache
+            key = json.loads(json.dumps({"cfg": {k: v for k, v in cfg.to_dict().items()
+                                                 if k not in ("snrs", "alista_paper", "alista_paper_steps")}}))
             hit = None
             if cache.exists():
                 with open(cache) as fh:

@@ -265,3 +265,14 @@ def test_checkpoints_ignore_run_only_fields():
     paper = b1_train._fingerprint(base, "alista-paper", math.inf)
     assert b1_train._comparable(b1_train._fingerprint(config_for("ci", alista_paper_steps=7), "alista-paper",
                                                       math.inf)) != b1_train._comparable(paper)
+
+
+def test_no_train_reports_unfinished_methods(tmp_path):
+    args = ["--scale", "ci", "--out", str(tmp_path), "--no-progress", "--snr", "inf", "--methods",
+            "baselines,lista", "--no-train"]
+    assert lista_b1.main(args) == 0
+    t = _table(tmp_path)
+    assert t[("lista", "inf")]["status"] == "not run: no finished checkpoint"
+    assert t[("ista-8", "inf")]["status"] == "ok"
+    assert not (tmp_path / "checkpoints" / "snrinf" / "lista.pt").exists()
+    assert "not run" in (tmp_path / "b1_summary.md").read_text()

@@ -32,7 +32,7 @@ try:                                    # progress bars are optional at run time
 except ImportError:                     # pragma: no cover
     tqdm = None
 
-__all__ = ["LEARNED", "build_model", "train_method", "train_alista_paper", "evaluate_model", "n_params"]
+__all__ = ["LEARNED", "build_model", "finished", "train_method", "train_alista_paper", "evaluate_model", "n_params"]
 
 # name -> optimiser family ("matrix": Adam lr_matrix, "scalar": Adam lr_scalar, "greedy": RMSprop lr_greedy)
 LEARNED = {"lista": "matrix", "lista-cp": "matrix", "lista-cpss": "matrix", "alista": "scalar",
@@ -120,6 +120,16 @@ def _load(path: Path, fingerprint: str) -> Optional[dict]:
     if _comparable(ck.get("fingerprint", '{"cfg": {}}')) != _comparable(fingerprint):
         return None                                # another configuration: start afresh
     return ck
+
+
+def finished(name: str, cfg: B1Config, snr: float, ckpt: Path) -> bool:
+    """Whether ``ckpt`` holds a completed training of ``name`` under ``cfg`` at this SNR."""
+    ck = _load(ckpt, _fingerprint(cfg, name, snr))
+    if ck is None:
+        return False
+    if name == "alista-paper":
+        return int(ck["stage"]) >= 3 * cfg.depth
+    return int(ck["step"]) >= cfg.steps
 
 
 def _clone_state(model: nn.Module) -> dict:

@@ -37,7 +37,7 @@ from .. import storage
 from ..nn import alista_weight_matrix
 from .b1_baselines import run_baselines
 from .b1_task import B1Config, config_for, make_matrix, make_split, snr_label
-from .b1_train import LEARNED, build_model, evaluate_model, train_alista_paper, train_method
+from .b1_train import LEARNED, build_model, evaluate_model, finished, train_alista_paper, train_method
 
 __all__ = ["main", "run", "RESULT_COLUMNS", "LAYER_COLUMNS", "ALL_METHODS"]
 
@@ -92,7 +92,8 @@ def summary_markdown(rows, depth: int, reference: bool = True) -> str:
         return f.format(v) if math.isfinite(v) else str(v)
 
     for m in methods:
-        first = by.get((m, snrs[0]), {})
+        runs = [by[(m, s)] for s in snrs if (m, s) in by]
+        first = next((r for r in runs if str(r.get("status", "ok")) == "ok"), runs[0] if runs else {})
         if str(first.get("status", "ok")) != "ok":
             lines.append(f"| {m} | " + " | ".join([first.get("status", "")] + ["-"] * (len(head) - 2)) + " |")
             continue
@@ -140,6 +141,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--alista-paper-steps", type=int, help="per-stage step cap of that schedule")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-train", action="store_true",
+                   help="evaluate finished checkpoints only; unfinished learned methods are reported as not run")
     return p
 
 
@@ -159,8 +162,11 @@ def _common(cfg: B1Config) -> dict:
             **storage.provenance("cpu", cfg.dtype)}
 
 
-def run(cfg: B1Config, out: Path, methods: Sequence[str], *, progress: bool = True, log=print) -> dict:
-    """Run B1 for ``methods`` at every SNR of ``cfg``; returns {'rows', 'layers', 'training'}."""
+def run(cfg: B1Config, out: Path, methods: Sequence[str], *, progress: bool = True, log=print,
+        train: bool = True) -> dict:
+    """Run B1 for ``methods`` at every SNR of ``cfg``; returns {'rows', 'layers', 'training'}.
+    ``train=False`` only evaluates finished checkpoints and reports the other learned methods with
+    status 'not run: no finished checkpoint' (to assemble the tables of runs stopped early)."""
     out = Path(out)
     t_start = time.perf_counter()
     A = make_matrix(cfg)
@@ -192,10 +198,14 @@ def run(cfg: B1Config, out: Path, methods: Sequence[str], *, progress: bool = Tr
         for name in methods:
             if name == "baselines":
                 continue
+            ck = ckdir / f"{name}.pt"
+            if not train and not finished(name, cfg, snr, ck):
+                rows.append({"method": name, "snr_db": lab, "status": "not run: no finished checkpoint"})
+                log(f"  {name:<16} not run (no finished checkpoint)")
+                continue
             if name in ("alista", "alista-paper") and W is None:
                 W = alista_weight_matrix(A)
             model = build_model(name, cfg, A, W)
-            ck = ckdir / f"{name}.pt"
             if name == "alista-paper":
                 info = train_alista_paper(model, cfg, A, snr, val, ckpt=ck, progress=progress, log=log)
             else:
@@ -246,7 +256,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     cfg = config_for(args.scale, **over)
     storage.set_threads(args.threads)
     run(cfg, Path(args.out), _methods(args.methods, cfg), progress=not args.no_progress,
-        log=lambda msg: print(msg, flush=True))
+        log=lambda msg: print(msg, flush=True), train=not args.no_train)
     return 0
 
 

@@ -248,3 +248,80 @@ def test_untied_nets_train_every_layer():
         assert g.shape == (net.n_layers, 48) and torch.isfinite(g).all()
         assert (g.abs().sum(1) > 0).all(), "every layer's weights get a gradient"
         assert "tied=False" in repr(net)
+
+
+# --------------------------------------------------------------------------------------------
+# LISTA-CP / LISTA-CPSS and per-layer outputs
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("complex_", [True, False])
+def test_untrained_lista_cp_is_ista(complex_):
+    from greedybench.nn import LISTACP, LISTACPSS
+    A, Y, _ = _problem(complex_=complex_)
+    L = float(torch.linalg.matrix_norm(A, ord=2)) ** 2
+    ref = _ista(A, Y, 5, 0.05, 1 / L)
+    net = LISTACP(A, 5, lam=0.05)
+    assert torch.allclose(net(Y), ref, atol=1e-10)
+    assert net.W.shape == (5, 16, 48) and net.theta.shape == (5,)
+    assert LISTACP(A, 5, tied=True).W.shape == (1, 16, 48)
+    assert {n for n, _ in net.named_parameters()} == {"W", "theta"}
+    # support selection with p = 0 is plain soft thresholding
+    assert torch.allclose(LISTACPSS(A, 5, lam=0.05, support_selection=(0.0, 0.0))(Y), ref, atol=1e-10)
+    assert LISTACPSS(A, 5).support_selection == (1.2, 13.0)
+    with pytest.raises(InvalidParameterError):
+        LISTACP(A, 5, support_selection=(1.2, 130.0))
+
+
+def test_lista_cpss_passes_the_top_entries_unshrunk():
+    """One layer from x_0 = 0: v = W^T y; the top ceil(p N) entries above theta keep v, the rest
+    are soft-thresholded (independent reference with numpy-style indexing)."""
+    from greedybench.nn import LISTACPSS
+    A, Y, _ = _problem(complex_=False)
+    net = LISTACPSS(A, 1, lam=0.3, support_selection=(10.0, 10.0))          # ceil(0.1 * 48) = 5 entries
+    v = Y @ net.W[0].detach()
+    theta = float(net.theta[0].detach())
+    ref = torch.sign(v) * torch.clamp(v.abs() - theta, min=0)
+    for b in range(v.shape[0]):
+        top = torch.argsort(v[b].abs(), descending=True)[:5]
+        top = top[v[b, top].abs() > theta]
+        ref[b, top] = v[b, top]
+    with torch.no_grad():
+        assert torch.allclose(net(Y), ref, atol=1e-12)
+    out = net(Y)
+    (out - 1).pow(2).sum().backward()
+    assert torch.isfinite(net.W.grad).all() and net.W.grad.abs().sum() > 0
+
+
+def test_layer_outputs_are_the_shallower_nets():
+    """layer_outputs(model)[:, k-1] is the output of the same net truncated to k layers (checked
+    against an independently built k-layer net / kernel call), and the last slice is model(y)."""
+    from greedybench.nn import LISTACP, LISTACPSS, layer_outputs
+    A, Y, _ = _problem(complex_=False)
+    K = 5
+    torch.manual_seed(0)
+    nets = [LISTA(A, K), LISTACP(A, K), LISTACPSS(A, K), ALISTA(A, K, support_selection=(1.2, 13.0)),
+            PUDLEISTA(A, K, learn_step=True)]
+    for net in nets:
+        with torch.no_grad():                                             # make the layers differ
+            for p in net.parameters():
+                p.mul_(1 + 0.1 * torch.rand_like(p))
+        P = layer_outputs(net, Y)
+        assert P.shape == (Y.shape[0], K, A.shape[1])
+        assert torch.equal(P[:, -1], net(Y))
+        short = type(net)(A, 3, **({"W": net.W} if isinstance(net, ALISTA) else {}))
+        if isinstance(net, ALISTA):
+            short.support_selection = net.support_selection
+        sd = {k: (v[:3] if v.dim() >= 1 and v.shape[0] == K else v) for k, v in net.state_dict().items()}
+        if isinstance(net, LISTA):
+            sd["S"] = net.S[:3].detach()
+        short.load_state_dict(sd, strict=False)
+        torch.testing.assert_close(P[:, 2], short(Y), rtol=0, atol=1e-12)
+    omp_net, iht_net = OMPNet(A, 4, tau=1e-3), IHTNet(A, 4, 6, tau=1e-3, step=0.5)
+    with torch.no_grad():
+        Po, Pi = layer_outputs(omp_net, Y), layer_outputs(iht_net, Y)
+    assert Po.shape == (Y.shape[0], 4, 48) and Pi.shape == (Y.shape[0], 6, 48)
+    ones = torch.ones(48, dtype=torch.float64)
+    torch.testing.assert_close(Po[:, 1], gb.soft_omp(A, Y, 2, tau=1e-3, weights=ones), rtol=0, atol=1e-10)
+    torch.testing.assert_close(Pi[:, 2], gb.soft_iht(A, Y, 4, tau=1e-3, step=0.5, n_iter=3, weights=ones),
+                               rtol=0, atol=1e-12)
+    with pytest.raises(InvalidParameterError):
+        layer_outputs(torch.nn.Linear(3, 3), Y)

@@ -6,10 +6,17 @@ share one code path (the soft threshold shrinks the modulus, eta(v) = v/|v| * ma
 * LISTA (Gregor & LeCun 2010, in the untied form of the Chen et al. benchmark code):
   x <- eta_{theta_k}(W_e y + S_k x), W_e (N, m) shared, S_k (N, N) and theta_k per layer,
   initialised from ISTA: W_e = A^H / L, S_k = I - A^H A / L, theta_k = lam / L with L = ||A||_2^2.
+* LISTA-CP (Chen, Liu, Wang & Yin 2018): x <- eta_{theta_k}(x + W_k^H (y - A x)), the coupling
+  S_k = I - W_k^H A built in; W_k (m, N) and theta_k per layer (untied), initialised W_k = A / L,
+  theta_k = lam / L, so the untrained net is ISTA. LISTA-CPSS adds support selection (below) with
+  p = 1.2 %, p_max = 13 % (``LISTACPSS``).
 * ALISTA (Liu, Chen, Wang & Yin 2019): x <- eta^{ss}_{theta_k}(x - gamma_k W~^H (A x - y)) with the
   analytic weight matrix W~ = argmin ||W^H A||_F^2 s.t. diag(W^H A) = 1 (``alista_weight_matrix``,
   projected gradient) and only 2K scalars gamma_k, theta_k learned. Optional support selection
   (p_k = min(p k, p_max) per cent of the largest entries that pass unshrunk).
+
+``forward(y, return_path=True)`` returns every layer's output, shape (B, K, N) (layer 1..K; the
+last slice equals ``forward(y)``), for NMSE-per-layer curves.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from torch import nn
 from .._validation import InvalidParameterError, ShapeError, check_int, check_operator, check_positive
 from ..functional._linalg import matvec, rmatvec
 
-__all__ = ["LISTA", "ALISTA", "alista_weight_matrix", "soft_threshold", "coherence"]
+__all__ = ["LISTA", "LISTACP", "LISTACPSS", "ALISTA", "alista_weight_matrix", "soft_threshold", "coherence"]
 
 
 def soft_threshold(v: torch.Tensor, theta) -> torch.Tensor:
@@ -51,6 +58,24 @@ def _support_selection(v: torch.Tensor, theta, frac: float) -> torch.Tensor:
         thr = torch.topk(mag, k, dim=-1).values[..., -1:]
         mask = (mag >= thr) & (mag > torch.as_tensor(theta, dtype=mag.dtype).clamp_min(0))
     return torch.where(mask, v, out)
+
+
+def _check_support_selection(support_selection, caller):
+    if support_selection is None:
+        return None
+    p, p_max = (float(v) for v in support_selection)
+    if not (0 <= p <= 100 and 0 <= p_max <= 100):
+        raise InvalidParameterError(f"{caller}: support_selection must be (p, p_max) in per cent; "
+                                    f"got {support_selection!r}.")
+    return (p, p_max)
+
+
+def _shrink(v: torch.Tensor, theta, support_selection, k: int) -> torch.Tensor:
+    """Layer k's (0-based) shrinkage: soft threshold, or eta^{ss} with p_k = min(p (k+1), p_max) %."""
+    if support_selection is None:
+        return soft_threshold(v, theta)
+    p, p_max = support_selection
+    return _support_selection(v, theta, min(p * (k + 1), p_max) / 100.0)
 
 
 def _spectral_norm_sq(A: torch.Tensor) -> float:
@@ -137,17 +162,70 @@ class LISTA(nn.Module):
         self.S = nn.Parameter(S0.unsqueeze(0).repeat(n_S, 1, 1))
         self.theta = nn.Parameter(torch.full((n_S,), self.lam / L, dtype=A.real.dtype))
 
-    def forward(self, y: torch.Tensor) -> torch.Tensor:
+    def forward(self, y: torch.Tensor, return_path: bool = False) -> torch.Tensor:
         b = y.to(self.W_e.dtype) @ self.W_e.mT                      # W_e y, (B, N)
         x = soft_threshold(b, self.theta[0])
+        path = [x]
         for k in range(1, self.n_layers):
             i = 0 if self.tied else k
             x = soft_threshold(b + x @ self.S[i].mT, self.theta[i])
-        return x
+            path.append(x)
+        return torch.stack(path, 1) if return_path else x
 
     def extra_repr(self) -> str:
         m, N = self.A.shape
         return f"m={m}, N={N}, n_layers={self.n_layers}, tied={self.tied}, lam={self.lam:g}, dtype={self.A.dtype}"
+
+
+class LISTACP(nn.Module):
+    """LISTA-CP: x_{k+1} = eta_{theta_k}(x_k + W_k^H (y - A x_k)), k = 0..K-1, x_0 = 0.
+
+    Parameters (trained): W (K, m, N) per layer (one (1, m, N) if ``tied``) and theta (K,) (or
+    (1,)); complex when A is complex. Initialised W_k = A / L, theta_k = ``lam`` / L with
+    L = ||A||_2^2, so the untrained net is K iterations of ISTA for the lasso with parameter ``lam``.
+    ``support_selection=(p, p_max)`` (per cent) gives LISTA-CPSS: in layer k the top
+    min(p k, p_max) % entries of |v| that exceed theta_k pass unshrunk (a stop-gradient mask).
+    A (m, N) is a buffer.
+    """
+
+    def __init__(self, A: torch.Tensor, n_layers: int, *, lam: float = 0.1, tied: bool = False,
+                 support_selection: Optional[Tuple[float, float]] = None):
+        super().__init__()
+        caller = type(self).__name__
+        A = check_operator(A, caller=caller)
+        self.n_layers = check_int("n_layers", n_layers, caller=caller)
+        self.lam = float(check_positive("lam", lam, caller=caller, allow_zero=True))
+        self.tied = bool(tied)
+        self.support_selection = _check_support_selection(support_selection, caller)
+        L = _spectral_norm_sq(A)
+        self.register_buffer("A", A)
+        n_W = 1 if self.tied else self.n_layers
+        self.W = nn.Parameter((A / L).unsqueeze(0).repeat(n_W, 1, 1))
+        self.theta = nn.Parameter(torch.full((n_W,), self.lam / L, dtype=A.real.dtype))
+
+    def forward(self, y: torch.Tensor, return_path: bool = False) -> torch.Tensor:
+        y = y.to(self.A.dtype)
+        x = y.new_zeros(y.shape[0], self.A.shape[1])
+        path = []
+        for k in range(self.n_layers):
+            i = 0 if self.tied else k
+            x = _shrink(x + rmatvec(self.W[i], y - matvec(self.A, x)), self.theta[i], self.support_selection, k)
+            path.append(x)
+        return torch.stack(path, 1) if return_path else x
+
+    def extra_repr(self) -> str:
+        m, N = self.A.shape
+        return (f"m={m}, N={N}, n_layers={self.n_layers}, tied={self.tied}, lam={self.lam:g}, "
+                f"support_selection={self.support_selection}, dtype={self.A.dtype}")
+
+
+class LISTACPSS(LISTACP):
+    """LISTA-CPSS: ``LISTACP`` with support selection, default (p, p_max) = (1.2, 13.0) per cent
+    (the reference commands of Chen et al. 2018)."""
+
+    def __init__(self, A: torch.Tensor, n_layers: int, *, lam: float = 0.1, tied: bool = False,
+                 support_selection: Tuple[float, float] = (1.2, 13.0)):
+        super().__init__(A, n_layers, lam=lam, tied=tied, support_selection=support_selection)
 
 
 class ALISTA(nn.Module):
@@ -183,25 +261,17 @@ class ALISTA(nn.Module):
         rdt = A.real.dtype
         self.gamma = nn.Parameter(torch.full((self.n_layers,), float(gamma0), dtype=rdt))
         self.theta = nn.Parameter(torch.full((self.n_layers,), float(theta0), dtype=rdt))
-        if support_selection is not None:
-            p, p_max = (float(v) for v in support_selection)
-            if not (0 <= p <= 100 and 0 <= p_max <= 100):
-                raise InvalidParameterError(f"{caller}: support_selection must be (p, p_max) in per cent; "
-                                            f"got {support_selection!r}.")
-            support_selection = (p, p_max)
-        self.support_selection = support_selection
+        self.support_selection = _check_support_selection(support_selection, caller)
 
-    def forward(self, y: torch.Tensor) -> torch.Tensor:
+    def forward(self, y: torch.Tensor, return_path: bool = False) -> torch.Tensor:
         y = y.to(self.A.dtype)
         x = y.new_zeros(y.shape[0], self.A.shape[1])
+        path = []
         for k in range(self.n_layers):
             v = x - self.gamma[k] * rmatvec(self.W, matvec(self.A, x) - y)
-            if self.support_selection is None:
-                x = soft_threshold(v, self.theta[k])
-            else:
-                p, p_max = self.support_selection
-                x = _support_selection(v, self.theta[k], min(p * (k + 1), p_max) / 100.0)
-        return x
+            x = _shrink(v, self.theta[k], self.support_selection, k)
+            path.append(x)
+        return torch.stack(path, 1) if return_path else x
 
     def extra_repr(self) -> str:
         m, N = self.A.shape

@@ -24,8 +24,6 @@ rule transitions:
     resources:
         mem_mb=2000,
         **GPU,
-    conda:
-        "../envs/greedybench.yaml"
     script:
         "../scripts/transitions.py"
 
@@ -39,7 +37,5 @@ rule merge_transitions:
     log:
         "results/logs/merge_transitions.log",
     localrule: True
-    conda:
-        "../envs/greedybench.yaml"
     script:
         "../scripts/transitions.py"

@@ -47,7 +47,7 @@ RULE_COLUMN = {"rel_l2": "success", "linf": "success_linf", "support": "exact_su
 _KEY = ["family", "solver", "entry", "params", "solver_version", "ensemble", "signal", "amplitude",
         "rule", "threshold", "N", "delta", "m", "seed"]
 _FIT = ["rho_star", "ci_lo", "ci_hi", "b0", "width_10_90", "flag", "s_lo", "s_hi", "n_trials",
-        "seconds", "rho_W"]
+        "rho_W"]
 _PROV = list(provenance("cpu", "float64"))
 _COUNT = ["s", "rho", "successes", "trials", "stage"]
 JOB_COLUMNS = _KEY + _FIT + _COUNT + _PROV
@@ -139,7 +139,7 @@ def transitions_stage(out_csv, *, entry: str, params_json: str, solver_files: It
                "seed": loc_seed}
         fit = {"rho_star": res.rho_star, "ci_lo": res.ci_lo, "ci_hi": res.ci_hi, "b0": res.b0,
                "width_10_90": res.width, "flag": res.flag, "s_lo": res.s_lo, "s_hi": res.s_hi,
-               "n_trials": int(res.counts["trials"].sum()), "seconds": dt,
+               "n_trials": int(res.counts["trials"].sum()),
                "rho_W": float(rho_weak(float(delta)))}
         print(f"{variant.name} {family_name} N={N} delta={delta}: rho* = {res.rho_star:.4f} "
               f"[{res.ci_lo:.4f}, {res.ci_hi:.4f}], {fit['n_trials']} trials, {dt:.1f}s", flush=True)

@@ -20,7 +20,7 @@ PROTO = {"probe_trials": 4, "n_points": 5, "point_trials": 4}
 def _job(tmp_path, name="job.csv", *, success=None, deltas=(0.5, 0.75), seed=3):
     v = Variant(get_solver("omp"), {})
     return transitions_stage(tmp_path / name, entry="omp", params_json=v.params_json,
-                             family_name="gauss", family=GAUSS, N=32, deltas=list(deltas),
+                             family_name="gauss", family=GAUSS, sizes=[[32, list(deltas)]],
                              protocol=PROTO, success=success or {"rule": "rel_l2", "threshold": 1e-2},
                              trials_per_matrix=4, seed=seed, device="cpu", dtype="float64")
 
@@ -92,13 +92,13 @@ def test_tiny_config_plans_the_study():
     cfg = validate_config(load_config(CONFIG_DIR / "tiny.yaml"), source="tiny")
     plan = Plan(cfg)
     jobs = plan.transition_jobs()
-    assert {(f, N) for f, _, N in jobs} == {("gauss", 32), ("gauss", 48)}
+    assert sorted(f for f, _ in jobs) == ["gauss", "gauss"]
     assert "results/tables/transitions.csv" in plan.final_targets()
     assert "results/tables/transition_counts.csv" in plan.final_targets()
     slug = jobs[0][1]
-    assert plan.transition_params("gauss", slug, 32)["deltas"] == [0.5, 0.75]
-    assert plan.transition_params("gauss", slug, 48)["deltas"] == [0.5]   # finite-size N only
-    TransitionProtocol(**plan.transition_params("gauss", slug, 32)["protocol"])
+    params = plan.transition_params("gauss", slug)
+    assert params["sizes"] == [[32, [0.5, 0.75]], [48, [0.5]]]   # N = 48: finite-size delta only
+    TransitionProtocol(**params["protocol"])
 
 
 def test_default_config_study_covers_the_issue():
@@ -109,7 +109,7 @@ def test_default_config_study_covers_the_issue():
     plan = Plan(cfg)
     names = {v.name for v in plan.transition_variants.values()}
     assert {"omp", "htp[n_iter=100,step=normalized]", "amp[n_iter=1000]"} <= names
-    Ns = {N for _, _, N in plan.transition_jobs()}
+    Ns = {N for f, v in plan.transition_jobs() for N, _ in plan.transition_params(f, v)["sizes"]}
     assert {128, 256, 512} <= Ns
 
 

@@ -9,7 +9,7 @@ Paths (all under ``results/``)::
     runs/phase/{variant}/{family}/{slice}.csv    one solve job per variant x phase slice
     runs/train/{variant}/{set}/test.csv          one solve job per variant x training set
     timing/{variant}.csv                         one timing job per variant
-    transitions/{family}/{tvariant}/N{N}.csv     one transition job per family x study variant x N
+    transitions/{family}/{tvariant}.csv          one transition job per family x study variant
     tables/{results,timing,soft_vs_hard}.csv     merged tables
     tables/{transitions,transition_counts}.csv   the transition study (rho* per location; raw counts)
     figures/ (manifest.json + PNGs), report/index.html
@@ -187,37 +187,36 @@ class Plan:
         extra = [int(n) for n in over.get("finite_size_N", fs) if int(n) not in curves]
         return curves, extra
 
-    def transition_jobs(self) -> List[Tuple[str, str, int]]:
-        """(family, study variant slug, N) of every transition job: one per N of the curves (every
-        delta) and one per extra finite-size N (finite_size.delta only)."""
+    def transition_jobs(self) -> List[Tuple[str, str]]:
+        """(family, study variant slug) of every transition job; a job covers every N of the
+        curves (every delta) and every extra finite-size N (finite_size.delta only): one job per
+        pair keeps the per-job start-up (~10 s on a loaded 2-core machine) off the budget."""
         tr = self.config.get("transitions") or {}
         if not tr.get("enabled"):
             return []
         out = []
         for slug, v in self.transition_variants.items():
             over = tr["solvers"][v.entry.name] or {}
-            curves, extra = self._transition_Ns(slug)
-            for fam in over.get("families", tr["families"]):
-                out += [(fam, slug, N) for N in curves + extra]
+            out += [(fam, slug) for fam in over.get("families", tr["families"])]
         return out
 
-    def transition_params(self, family: str, slug: str, N: int) -> dict:
+    def transition_params(self, family: str, slug: str) -> dict:
         """Everything one transition job reads (its parameters decide when it reruns)."""
         tr = self.config["transitions"]
         v = self.transition_variants[slug]
         over = tr["solvers"][v.entry.name] or {}
-        curves, _ = self._transition_Ns(slug)
-        deltas = tr["delta"] if int(N) in curves else [tr["finite_size"]["delta"]]
+        curves, extra = self._transition_Ns(slug)
+        sizes = [[N, [float(d) for d in tr["delta"]]] for N in curves]
+        sizes += [[N, [float(tr["finite_size"]["delta"])]] for N in extra]
         return {"entry": v.entry.name, "params_json": v.params_json, "version": v.version,
                 "solver_files": self.solver_files_of([v.entry.name]), "family_name": family,
-                "family": self.config["families"][family], "N": int(N),
-                "deltas": [float(d) for d in deltas],
+                "family": self.config["families"][family], "sizes": sizes,
                 "protocol": dict(tr["protocol"]), "success": dict(tr["success"]),
                 "trials_per_matrix": int(tr["trials_per_matrix"]), "seed": int(tr["seed"]),
                 "rho_max": float(over.get("rho_max", tr["rho_max"]))}
 
     def transition_paths(self) -> List[str]:
-        return [f"results/transitions/{f}/{v}/N{N}.csv" for f, v, N in self.transition_jobs()]
+        return [f"results/transitions/{f}/{v}.csv" for f, v in self.transition_jobs()]
 
     # -- paths -----------------------------------------------------------------------------------
 
@@ -253,5 +252,5 @@ class Plan:
                  f"  trained models: {len(self.models())}, test-split solve jobs: {len(self.train_runs())}",
                  f"  timing jobs: {len(self.timed())}, soft-vs-hard: {self.config['soft_vs_hard']['enabled']}",
                  f"  transition study: {len(self.transition_variants)} variants, "
-                 f"{len(self.transition_jobs())} jobs (one per family x variant x N, every delta)"]
+                 f"{len(self.transition_jobs())} jobs (one per family x variant, every N and delta)"]
         return "\n".join(lines)

@@ -1,6 +1,6 @@
 """Transition stage: the adaptive location of rho*(delta) (issue 14) as pipeline jobs.
 
-One job per (family, solver variant, N) locates the 50 % transition at every delta of the
+One job per (family, solver variant) locates the 50 % transition at every (N, delta) of the
 config's ``transitions`` section with :func:`greedybench.analysis.transition.locate_transition`
 (bisection bracket, dense sampling, logistic maximum likelihood, profile-likelihood interval).
 Its trial function draws seeded noiseless problems with :func:`greedybench.datasets.make_instance`
@@ -103,11 +103,12 @@ def trial_function(variant, *, family_name: str, family: dict, N: int, m: int, s
 
 
 def transitions_stage(out_csv, *, entry: str, params_json: str, solver_files: Iterable = (),
-                      version: Optional[str] = None, family_name: str, family: dict, N: int,
-                      deltas: List[float], protocol: dict, success: dict, trials_per_matrix: int,
+                      version: Optional[str] = None, family_name: str, family: dict,
+                      sizes: List, protocol: dict, success: dict, trials_per_matrix: int,
                       seed: int, device: str, dtype: str, rho_max: float = 1.0,
                       threads: int = 1) -> pd.DataFrame:
-    """Locate rho* at every delta for one (family, variant, N); write the job CSV, return it.
+    """Locate rho* at every (N, delta) of ``sizes`` ([[N, [delta, ...]], ...]) for one (family,
+    variant); write the job CSV, return it.
 
     The search runs over 1 <= s <= ceil(rho_max m) (a greedy solver asked for s near m costs the
     most and never succeeds there); a transition beyond it shows as s_hi = s_max and flag
@@ -118,7 +119,7 @@ def transitions_stage(out_csv, *, entry: str, params_json: str, solver_files: It
     proto = TransitionProtocol(**protocol)
     prov = provenance(device, dtype)
     rows: List[Dict] = []
-    for delta in deltas:
+    for N, delta in [(int(n), float(d)) for n, ds in sizes for d in ds]:
         m = int(round(float(delta) * N))
         if m < 2:
             raise ValueError(f"transitions: N = {N}, delta = {delta} gives m = {m} < 2 measurements; "

@@ -1,29 +1,28 @@
 # The adaptive transition study (greedybench.pipeline.transitions): one job per family x study
-# variant x N, locating rho* at every delta; the merge writes tables/transitions.csv and
+# variant, locating rho* at every (N, delta); the merge writes tables/transitions.csv and
 # tables/transition_counts.csv.
 
 
 def transition_job_params(wildcards):
     """Everything the job reads: a changed solver, protocol or criterion reruns only its jobs."""
-    return PLAN.transition_params(wildcards.family, wildcards.tvariant, int(wildcards.N))
+    return PLAN.transition_params(wildcards.family, wildcards.tvariant)
 
 
 rule transitions:
     output:
-        rows="results/transitions/{family}/{tvariant}/N{N}.csv",
+        rows="results/transitions/{family}/{tvariant}.csv",
     log:
-        "results/logs/transitions/{family}/{tvariant}/N{N}.log",
+        "results/logs/transitions/{family}/{tvariant}.log",
     wildcard_constraints:
         tvariant=_alternatives(PLAN.transition_variants),
-        N=r"\d+",
+    threads: 1
+    resources:
+        **GPU,
+        mem_mb=2000,
     params:
         job=transition_job_params,
         device=DEVICE,
         dtype=CFG["dtype"],
-    threads: 1
-    resources:
-        mem_mb=2000,
-        **GPU,
     script:
         "../scripts/transitions.py"
 

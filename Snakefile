@@ -17,6 +17,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/instances.smk"
 include: "workflow/rules/solve.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/transitions.smk"
 include: "workflow/rules/leaderboard.smk"
 include: "workflow/rules/report.smk"
 

@@ -34,6 +34,7 @@ from .fig_runtime import runtime_figures
 from .fig_selection import selection_maps
 from .fig_soft_vs_hard import soft_vs_hard_figures
 from .fig_training import training_figures
+from .fig_transitions import transition_figures
 from .summary import prepare, read_table, summary_table, transition_fits
 
 __all__ = ["make_figures", "CRITERIA", "write_atomic"]
@@ -69,7 +70,10 @@ def make_figures(results_csv, out_dir, config=None, *, extras=None) -> dict:
         bound_geomean, frac_finite, violations, measured_finite_geomean, tightness -> the Fig. 2
         panels and the bound-vs-measured scatter), ``training``
         (``{net: {"loss_csv", "weights_csv", "errors_csv", "baselines": {name: loss}}}``, Fig. 3
-        panels). A missing or unreadable extra is not drawn; the manifest says why.
+        panels), ``transitions`` and ``transition_counts`` (the transition study's
+        tables/transitions.csv and tables/transition_counts.csv: rho*(delta) curves per N and
+        family, rho* against N at ``transitions.finite_size.delta``). A missing or unreadable
+        extra is not drawn; the manifest says why.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -102,6 +106,9 @@ def make_figures(results_csv, out_dir, config=None, *, extras=None) -> dict:
     soft_vs_hard_figures(man, extras.get("soft_vs_hard_csv", extras.get("soft_vs_hard")),
                          fig2=extras.get("fig2_csv", extras.get("fig2")))
     training_figures(man, extras.get("training"))
+    transition_figures(man, extras.get("transitions"), extras.get("transition_counts"),
+                       finite_size_delta=float(((config or {}).get("transitions") or {})
+                                               .get("finite_size", {}).get("delta", 0.5)))
 
     summary = summary_table(d, all_rates, curves)
     write_atomic(out_dir / "summary.csv", csv_bytes(summary))

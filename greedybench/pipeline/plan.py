@@ -9,7 +9,9 @@ Paths (all under ``results/``)::
     runs/phase/{variant}/{family}/{slice}.csv    one solve job per variant x phase slice
     runs/train/{variant}/{set}/test.csv          one solve job per variant x training set
     timing/{variant}.csv                         one timing job per variant
+    transitions/{family}/{tvariant}.csv          one transition job per family x study variant
     tables/{results,timing,soft_vs_hard}.csv     merged tables
+    tables/{transitions,transition_counts}.csv   the transition study (rho* per location; raw counts)
     figures/ (manifest.json + PNGs), report/index.html
 
 ``slice`` is ``N{N}_delta{delta}_seed{seed}``; ``variant`` is the variant name made safe for a
@@ -57,6 +59,8 @@ class Plan:
     slices: List[Slice] = field(default_factory=list)
     #: (family, N, delta, rho, s) of grid points dropped because an earlier rho gave the same s
     merged_cells: List[tuple] = field(default_factory=list)
+    #: slug -> variant of the transition study (its own solver list, ``transitions.solvers``)
+    transition_variants: Dict[str, Variant] = field(default_factory=dict)
 
     def __post_init__(self):
         cfg = self.config
@@ -68,6 +72,16 @@ class Plan:
                 if slug in self.variants:
                     raise ValueError(f"variants {self.variants[slug].name!r} and {v.name!r} share the path {slug!r}")
                 self.variants[slug] = v
+        tr = cfg.get("transitions") or {}
+        if tr.get("enabled"):
+            for name, over in tr["solvers"].items():
+                if name not in entries:
+                    raise ValueError(f"transitions.solvers: unknown solver {name!r}")
+                if entries[name].trained:
+                    raise ValueError(f"transitions.solvers: {name!r} is a trained solver; the study "
+                                     "runs untrained ones")
+                for v in entries[name].variants((over or {}).get("parameters")):
+                    self.transition_variants[variant_slug(v.name)] = v
         pt = cfg["phase_transition"]
         if pt["enabled"]:
             for fam in pt["families"]:
@@ -164,6 +178,46 @@ class Plan:
         opts.update(self._over(self.variants[slug]).get("train_options", {}) or {})
         return opts
 
+    def _transition_Ns(self, slug: str) -> Tuple[List[int], List[int]]:
+        """(N of the full curves, extra N at finite_size.delta only) of a study variant."""
+        tr = self.config["transitions"]
+        over = tr["solvers"][self.transition_variants[slug].entry.name] or {}
+        curves = [int(n) for n in over.get("N", tr["N"])]
+        fs = (tr.get("finite_size") or {}).get("N", [])
+        extra = [int(n) for n in over.get("finite_size_N", fs) if int(n) not in curves]
+        return curves, extra
+
+    def transition_jobs(self) -> List[Tuple[str, str]]:
+        """(family, study variant slug) of every transition job; a job covers every N of the
+        curves (every delta) and every extra finite-size N (finite_size.delta only): one job per
+        pair keeps the per-job start-up (~10 s on a loaded 2-core machine) off the budget."""
+        tr = self.config.get("transitions") or {}
+        if not tr.get("enabled"):
+            return []
+        out = []
+        for slug, v in self.transition_variants.items():
+            over = tr["solvers"][v.entry.name] or {}
+            out += [(fam, slug) for fam in over.get("families", tr["families"])]
+        return out
+
+    def transition_params(self, family: str, slug: str) -> dict:
+        """Everything one transition job reads (its parameters decide when it reruns)."""
+        tr = self.config["transitions"]
+        v = self.transition_variants[slug]
+        over = tr["solvers"][v.entry.name] or {}
+        curves, extra = self._transition_Ns(slug)
+        sizes = [[N, [float(d) for d in tr["delta"]]] for N in curves]
+        sizes += [[N, [float(tr["finite_size"]["delta"])]] for N in extra]
+        return {"entry": v.entry.name, "params_json": v.params_json, "version": v.version,
+                "solver_files": self.solver_files_of([v.entry.name]), "family_name": family,
+                "family": self.config["families"][family], "sizes": sizes,
+                "protocol": dict(tr["protocol"]), "success": dict(tr["success"]),
+                "trials_per_matrix": int(tr["trials_per_matrix"]), "seed": int(tr["seed"]),
+                "rho_max": float(over.get("rho_max", tr["rho_max"]))}
+
+    def transition_paths(self) -> List[str]:
+        return [f"results/transitions/{f}/{v}.csv" for f, v in self.transition_jobs()]
+
     # -- paths -----------------------------------------------------------------------------------
 
     def run_paths(self) -> List[str]:
@@ -180,6 +234,8 @@ class Plan:
             out.append("results/tables/soft_vs_hard.csv")
         if fig2_enabled(cfg["soft_vs_hard"]):
             out.append("results/tables/fig2.csv")
+        if self.transition_jobs():
+            out += ["results/tables/transitions.csv", "results/tables/transition_counts.csv"]
         if cfg["figures"]["enabled"]:
             out.append("results/figures")
         if cfg["report"]["enabled"]:
@@ -194,5 +250,7 @@ class Plan:
                  f"({sum(len(s.cells) for s in self.slices)} instances), solve jobs: {len(self.phase_runs())}",
                  f"  grid points merged into an existing cell (same m and s): {len(self.merged_cells)}\n"
                  f"  trained models: {len(self.models())}, test-split solve jobs: {len(self.train_runs())}",
-                 f"  timing jobs: {len(self.timed())}, soft-vs-hard: {self.config['soft_vs_hard']['enabled']}"]
+                 f"  timing jobs: {len(self.timed())}, soft-vs-hard: {self.config['soft_vs_hard']['enabled']}",
+                 f"  transition study: {len(self.transition_variants)} variants, "
+                 f"{len(self.transition_jobs())} jobs (one per family x variant, every N and delta)"]
         return "\n".join(lines)

@@ -219,6 +219,9 @@ def figure_extras(wildcards):
         out["soft_vs_hard"] = "results/tables/soft_vs_hard.csv"
     if fig2_enabled():
         out["fig2"] = "results/tables/fig2.csv"
+    if PLAN.transition_jobs():
+        out["transitions"] = "results/tables/transitions.csv"
+        out["transition_counts"] = "results/tables/transition_counts.csv"
     files = [
         f
         for spec in training_panels(wildcards).values()

@@ -338,3 +338,8 @@ def report_leaderboard(wildcards):
         return {"path": None, "sha256": None}
     digest = hashlib.sha256(found.read_bytes()).hexdigest()
     return {"path": str(found), "sha256": digest}
+
+
+def transition_job_params(wildcards):
+    """Everything the job reads: a changed solver, protocol or criterion reruns only its jobs."""
+    return PLAN.transition_params(wildcards.family, wildcards.tvariant)

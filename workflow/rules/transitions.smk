@@ -3,11 +3,6 @@
 # tables/transition_counts.csv.
 
 
-def transition_job_params(wildcards):
-    """Everything the job reads: a changed solver, protocol or criterion reruns only its jobs."""
-    return PLAN.transition_params(wildcards.family, wildcards.tvariant)
-
-
 rule transitions:
     output:
         rows="results/transitions/{family}/{tvariant}.csv",

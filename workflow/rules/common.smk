@@ -30,7 +30,9 @@ if "families" not in config:
     config.clear()
     config.update(load_config(CONFIG_DIR / "default.yaml"))
     update_config(config, _overrides)
-CFG = validate_config(config, source="snakemake config")
+CFG = validate_config(
+    config, source="snakemake config", files=workflow.overwrite_configfiles
+)
 check_fig2(CFG["soft_vs_hard"])
 PLAN = Plan(CFG)
 DEVICE = PLAN.device

@@ -7,7 +7,7 @@ from greedybench.pipeline.publish import figures_stage
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
-with job_log(snakemake.log[0]):
+with job_log(snakemake.log[0], timeout_s=snakemake.config.get("job_timeout_s")):
     extras = {k: v for k, v in snakemake.input.items() if k not in ("results", "training_files")}
     figures_stage(snakemake.output.figures, results_csv=snakemake.input.results,
                   config=snakemake.params.config, extras=extras, training=snakemake.params.training)

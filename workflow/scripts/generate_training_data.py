@@ -7,6 +7,6 @@ from greedybench.storage import job_log
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
-with job_log(snakemake.log[0]):
+with job_log(snakemake.log[0], timeout_s=snakemake.config.get("job_timeout_s")):
     generate_training_data(snakemake.output.trainval, snakemake.output.test, dtype=snakemake.params.dtype,
                            **snakemake.params.data, **snakemake.params.family)

@@ -10,5 +10,5 @@ from greedybench.pipeline.tables import merge_stage
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
-with job_log(snakemake.log[0]):
+with job_log(snakemake.log[0], timeout_s=snakemake.config.get("job_timeout_s")):
     merge_stage(snakemake.output.table, snakemake.input.runs, kind=snakemake.rule.removeprefix("merge_"))

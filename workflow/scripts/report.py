@@ -10,6 +10,6 @@ if TYPE_CHECKING:
 # params.leaderboard: {"path", "sha256"} of the configured leaderboard table, or None
 leaderboard = snakemake.params.leaderboard
 
-with job_log(snakemake.log[0]):
+with job_log(snakemake.log[0], timeout_s=snakemake.config.get("job_timeout_s")):
     report_stage(snakemake.output.html, figures_dir=snakemake.input.figures, config=snakemake.params.config,
                  device=snakemake.params.device, leaderboard_csv=leaderboard["path"] if leaderboard else None)

@@ -9,6 +9,6 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 stage = fig2_stage if snakemake.rule == "fig2" else soft_vs_hard_stage
-with job_log(snakemake.log[0]):
+with job_log(snakemake.log[0], timeout_s=snakemake.config.get("job_timeout_s")):
     stage(snakemake.output.table, device=snakemake.params.device, dtype=snakemake.params.dtype,
           threads=snakemake.threads, **snakemake.params.job)

@@ -7,6 +7,6 @@ from greedybench.pipeline.timing import timing_stage
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
-with job_log(snakemake.log[0]):
+with job_log(snakemake.log[0], timeout_s=snakemake.config.get("job_timeout_s")):
     timing_stage(snakemake.output.rows, device=snakemake.params.device, dtype=snakemake.params.dtype,
                  threads=snakemake.threads, **snakemake.params.solver, **snakemake.params.timing)

@@ -8,7 +8,7 @@ from greedybench.pipeline.train import train_stage, training_tables_stage
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
-with job_log(snakemake.log[0]):
+with job_log(snakemake.log[0], timeout_s=snakemake.config.get("job_timeout_s")):
     if snakemake.rule == "training_tables":
         runs = snakemake.input.runs
         training_tables_stage(snakemake.output.loss, snakemake.output.weights, snakemake.output.errors,

@@ -8,7 +8,7 @@ from greedybench.pipeline.transitions import merge_transitions, transitions_stag
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
-with job_log(snakemake.log[0]):
+with job_log(snakemake.log[0], timeout_s=snakemake.config.get("job_timeout_s")):
     if snakemake.rule == "merge_transitions":
         merge_transitions(snakemake.input.runs, snakemake.output.table, snakemake.output.counts)
     else:

@@ -21,14 +21,6 @@ from greedybench.analysis.transition_study import locate_solver_transition, tria
 from greedybench.functional.amp import minimax_threshold
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def problem(B=6, m=100, N=200, s=10, dtype=torch.float64, seed=0, shared=True, amp="gauss"):
     g = torch.Generator().manual_seed(seed)
     shape = (m, N) if shared else (B, m, N)

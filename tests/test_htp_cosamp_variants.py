@@ -11,14 +11,6 @@ from greedybench import InvalidParameterError
 from greedybench.registry import ProblemBatch, Variant, get_solver, run_solver
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def problem(B=8, m=64, N=128, s=6, seed=0, dtype=torch.float64):
     g = torch.Generator().manual_seed(seed)
     A = torch.randn(m, N, generator=g, dtype=torch.float64)

@@ -19,8 +19,6 @@ as 'unavailable' otherwise.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import math
 import time
 from typing import Callable, Dict, Iterable, List, Optional
@@ -177,7 +175,7 @@ def _oracle_k(method: str, cfg, A, test, rec):
                 rec.add(j, 2 * j, X_hat[idx], idx)
             continue
         if method == "omp":
-            _, path = gb.omp(A, test.Y[idx], k, return_path=True)
+            path = gb.omp(A, test.Y[idx], k, return_path=True)
             # after k atoms the estimate stays x_k (oracle stop): extend the path for the curve
             for j in keep:
                 rec.add(j, 0, path[:, min(j, k)], idx)
@@ -193,23 +191,15 @@ def _oracle_k(method: str, cfg, A, test, rec):
 
 
 def amp_available() -> bool:
-    try:
-        return importlib.util.find_spec("greedybench.amp") is not None
-    except ModuleNotFoundError:
-        return False
+    return callable(getattr(gb, "amp", None))
 
 
 def _run_amp(cfg, A, test, rec):
-    mod = importlib.import_module("greedybench.amp")
-    fn = getattr(mod, "amp", None)
-    if fn is None:
-        raise AttributeError("greedybench.amp has no function 'amp'")
-    x = None
-    for k in sorted(_recorded_iterations(cfg.long_iters, cfg.depth)):
-        x = fn(A, test.Y, n_iter=k)
-        x = x[0] if isinstance(x, tuple) else x
-        rec.add(k, 2 * k, x)
-    return x
+    ks = sorted(_recorded_iterations(cfg.long_iters, cfg.depth))
+    path = gb.amp(A, test.Y, n_iter=max(ks), return_path=True)       # (B, n_iter + 1, N)
+    for k in ks:
+        rec.add(k, 2 * k, path[:, min(k, path.shape[1] - 1)])
+    return path[:, -1]
 
 
 def run_baselines(cfg: B1Config, A: torch.Tensor, test: B1Data, val: B1Data, snr_label: str,
@@ -239,7 +229,7 @@ def run_baselines(cfg: B1Config, A: torch.Tensor, test: B1Data, val: B1Data, snr
         rec = PathRecorder(test.X)
         t0 = time.perf_counter()
         if method == "omp":
-            x = _chunked_path(lambda Yc: gb.omp(A, Yc, k70, return_path=True)[1], test.Y, rec,
+            x = _chunked_path(lambda Yc: gb.omp(A, Yc, k70, return_path=True), test.Y, rec,
                               range(1, k70 + 1), 2)
         else:
             x = _chunked_path(lambda Yc: gb.iht(A, Yc, k70, step=cfg.iht_step, n_iter=cfg.iht_iters,

@@ -364,13 +364,12 @@ def add_leaderboard(sub):
                                    "greedybench.leaderboard each. Regenerate the stored leaderboard with\n"
                                    "  snakemake --cores 2 leaderboard --forcerun leaderboard")
     stages = p.add_subparsers(dest="stage", required=True, metavar="STAGE")
-    grid_help = "the grid file (default: config/leaderboard.yaml)"
-    a = stages.add_parser("instances", help="the instances of one family of the grid")
-    a.add_argument("--grid", default=str(lb.GRID_FILE), help=grid_help)
+    grid = argparse.ArgumentParser(add_help=False)  # the option every stage shares
+    grid.add_argument("--grid", default=str(lb.GRID_FILE), help="the grid file (default: config/leaderboard.yaml)")
+    a = stages.add_parser("instances", parents=[grid], help="the instances of one family of the grid")
     a.add_argument("--family", required=True, help="a family of the grid (its families: keys)")
     a.add_argument("--out", required=True, help="output directory (one slice directory per delta)")
-    a = stages.add_parser("solve", help="one variant on every family -> its cells CSV")
-    a.add_argument("--grid", default=str(lb.GRID_FILE), help=grid_help)
+    a = stages.add_parser("solve", parents=[grid], help="one variant on every family -> its cells CSV")
     a.add_argument("--entry", required=True, help="solver entry name")
     a.add_argument("--params-json", required=True, help="the variant's parameters as JSON")
     a.add_argument("--version", required=True, help="the planned solver version (refused if it changed)")
@@ -378,8 +377,7 @@ def add_leaderboard(sub):
                    help="also load this drop-in entry file (repeatable)")
     a.add_argument("--instances", required=True, help="root holding one directory per family")
     a.add_argument("--out", required=True, help="the cells CSV to write")
-    a = stages.add_parser("aggregate", help="cells + status rows -> the rows file and the table")
-    a.add_argument("--grid", default=str(lb.GRID_FILE), help=grid_help)
+    a = stages.add_parser("aggregate", parents=[grid], help="cells + status rows -> the rows file and the table")
     a.add_argument("--status-json", required=True, help="JSON list of status rows (entries not run)")
     a.add_argument("--out", required=True, help="the leaderboard table (CSV) to write")
     a.add_argument("--rows-out", required=True, help="the rows file (.csv.gz) to write")

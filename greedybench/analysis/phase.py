@@ -33,8 +33,8 @@ from scipy import optimize
 from scipy.special import expit
 
 __all__ = [
-    "LogisticFit", "success_rates", "fit_logistic", "bootstrap_rho_star", "transition_curve",
-    "logistic_prob", "B0_MAX",
+    "LogisticFit", "success_rates", "fit_logistic", "rho_star_batch", "bootstrap_rho_star",
+    "transition_curve", "logistic_prob", "B0_MAX",
 ]
 
 B0_MAX = 1.0e4  # upper bound on the steepness b0 (width 2 ln 9 rho*/b0 ~ 4e-4 rho*)
@@ -230,6 +230,75 @@ def _newton_batch(rho, k, n, theta0, bounds, n_iter: int = 60):
         if np.max(np.abs(step)) < 1e-10:
             break
     return theta
+
+
+def rho_star_batch(rho, n_success, n_trials, *, start: LogisticFit | None = None):
+    """rho* of many count vectors on the same cells (bootstrap replicates), vectorised.
+
+    The batched twin of :func:`fit_logistic`, with the same rules per replicate: flag
+    ``all_success`` / ``all_failure`` for degenerate rows, the midpoint between the last all-success
+    and the first all-failure cell for perfectly separated rows (``separated``), else the
+    maximum-likelihood rho* (damped Newton on the same convex likelihood, started from ``start``,
+    typically the fit of the observed counts; ``extrapolated`` when outside the cells' rho range).
+
+    Parameters
+    ----------
+    rho : array (C,)
+        Sparsity ratios s/m of the cells.
+    n_success : array (R, C)
+        Successes per replicate and cell.
+    n_trials : array (C,)
+        Trials per cell (the same in every replicate).
+
+    Returns
+    -------
+    rho_star : array (R,) (NaN where undefined: degenerate rows)
+    flags : array (R,) of str
+    """
+    rho = np.asarray(rho, dtype=float)
+    k = np.atleast_2d(np.asarray(n_success, dtype=float))
+    n = np.asarray(n_trials, dtype=float)
+    keep = n > 0
+    rho, k, n = rho[keep], k[:, keep], n[keep]
+    order = np.argsort(rho, kind="stable")
+    rho, k, n = rho[order], k[:, order], n[order]
+    R = k.shape[0]
+    out = np.full(R, np.nan)
+    flags = np.full(R, "too_few_points", dtype=object)
+    if rho.size == 0:
+        return out, flags
+    rate = k / n
+    all_s = np.all(rate == 1.0, axis=1)
+    all_f = np.all(rate == 0.0, axis=1)
+    flags[all_s] = "all_success"
+    flags[all_f & ~all_s] = "all_failure"
+    todo = ~(all_s | all_f)
+    if np.unique(rho).size < 2:
+        return out, flags
+    binary = np.all((rate == 0.0) | (rate == 1.0), axis=1) & todo
+    if binary.any():
+        last_ok = np.where(rate == 1.0, rho[None, :], -np.inf).max(axis=1)
+        first_bad = np.where(rate == 0.0, rho[None, :], np.inf).min(axis=1)
+        sep = binary & (last_ok < first_bad)
+        lo = np.where(np.isfinite(last_ok), last_ok, first_bad)
+        hi = np.where(np.isfinite(first_bad), first_bad, last_ok)
+        out[sep] = 0.5 * (lo[sep] + hi[sep])
+        flags[sep] = "separated"
+        todo &= ~sep
+    if todo.any():
+        bounds = _bounds(rho)
+        if start is not None and start.flag in ("ok", "extrapolated") and np.isfinite(start.b1):
+            theta0 = (start.b0, -start.b0 * start.b1)
+        else:
+            theta0 = (30.0, -30.0 / float(np.median(rho)))
+        theta0 = np.clip(theta0, [b[0] for b in bounds], [b[1] for b in bounds])
+        theta = _newton_batch(rho, k[todo], n, theta0, bounds)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rs = -theta[:, 0] / theta[:, 1]
+        out[todo] = rs
+        inside = np.isfinite(rs) & (rs >= rho.min()) & (rs <= rho.max())
+        flags[np.flatnonzero(todo)] = np.where(inside, "ok", "extrapolated")
+    return out, flags
 
 
 def bootstrap_rho_star(rho, n_success, n_trials, *, n_boot: int = 200, seed: int = 0,

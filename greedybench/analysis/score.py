@@ -10,7 +10,8 @@ For each delta the logistic fit of success counts against the realised rho = s/m
 * ``all_failure``, no usable fit, or no cell at that delta: 0.
 
 The score is the trapezoid rule of v over the sorted deltas (the area, not divided by the delta
-range).
+range). :func:`column_values_batch` applies the same rule to many replicates of the counts at once
+(bootstrap intervals; :mod:`greedybench.analysis.ranking`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from __future__ import annotations
 import math
 from typing import Iterable, List, Sequence, Tuple
 
-from .phase import fit_logistic
+import numpy as np
 
-__all__ = ["column_value", "transition_area", "area_under_transition"]
+from .phase import fit_logistic, rho_star_batch
+
+__all__ = ["column_value", "column_values_batch", "transition_area", "transition_areas", "area_under_transition"]
 
 
 def column_value(rho: Sequence[float], k: Sequence[int], n: Sequence[int]) -> Tuple[float, str]:
@@ -40,10 +43,33 @@ def column_value(rho: Sequence[float], k: Sequence[int], n: Sequence[int]) -> Tu
     return float(min(max(fit.rho_star, 0.0), rho_hi)), fit.flag
 
 
+def column_values_batch(rho: Sequence[float], k: np.ndarray, n: Sequence[int]) -> np.ndarray:
+    """v(delta) of one delta column for many count vectors ``k`` ``(R, C)`` on the same cells
+    (the rule of :func:`column_value`, replicate by replicate). Returns ``(R,)``."""
+    k = np.atleast_2d(np.asarray(k, dtype=float))
+    if not len(rho):
+        return np.zeros(k.shape[0])
+    rho_hi = float(max(rho))
+    rs, flags = rho_star_batch(rho, k, n, start=fit_logistic(rho, k[0], n) if k.shape[0] else None)
+    v = np.where(np.isfinite(rs), np.clip(rs, 0.0, rho_hi), 0.0)
+    v[flags == "all_success"] = rho_hi
+    v[(flags == "all_failure") | (flags == "too_few_points")] = 0.0
+    return v
+
+
 def transition_area(points: Iterable[Tuple[float, float]]) -> float:
     """Trapezoid area of ``(delta, v)`` points sorted by delta (0 for fewer than two points)."""
     pts = sorted(points)
     return float(sum(0.5 * (v0 + v1) * (d1 - d0) for (d0, v0), (d1, v1) in zip(pts, pts[1:])))
+
+
+def transition_areas(deltas: Sequence[float], values: np.ndarray) -> np.ndarray:
+    """Trapezoid areas of many curves at once: ``values`` ``(R, D)`` at the sorted ``deltas``."""
+    d = np.asarray(deltas, dtype=float)
+    v = np.atleast_2d(np.asarray(values, dtype=float))
+    if d.size < 2:
+        return np.zeros(v.shape[0])
+    return (0.5 * (v[:, 1:] + v[:, :-1]) * np.diff(d)[None, :]).sum(axis=1)
 
 
 def area_under_transition(columns: Iterable[Tuple[float, Sequence[float], Sequence[int], Sequence[int]]]

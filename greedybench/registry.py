@@ -10,13 +10,22 @@ Solver version
 --------------
 ``SolverEntry.version`` is :func:`greedybench.versioning.solver_version`: a hash of the meaning
 (syntax tree without docstrings; comments and formatting do not count) of the entry file and of
-the library files it reaches.
+the library files it reaches, and, for an entry that wraps another package (``requires``), of
+that package's installed version.
+
+Optional packages
+-----------------
+An entry that wraps another project's implementation (scikit-learn, SPAMS, ...) declares
+``requires = {"import_name": "pip-name", ...}`` and imports the package inside ``solve``. When one
+is not installed the entry is *unavailable* with the reason "optional package ... is not
+installed" (:data:`OPTIONAL_MISSING`): listed and shown, never run, never an error.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.metadata
 import importlib.util
 import itertools
 import json
@@ -123,6 +132,13 @@ class SolverEntry:
     solve: Optional[Callable] = None
     train: Optional[Callable] = None
     module_name: str = ""
+    #: optional packages the entry wraps: import name -> distribution (pip) name
+    requires: Dict[str, str] = field(default_factory=dict)
+
+    @property
+    def optional_missing(self) -> bool:
+        """True when the entry is unavailable only because an optional package is missing."""
+        return not self.available and self.reason.startswith(OPTIONAL_MISSING)
 
     @property
     def trained(self) -> bool:
@@ -130,7 +146,11 @@ class SolverEntry:
 
     @cached_property
     def version(self) -> str:
-        return solver_version(self.path)
+        base = solver_version(self.path)
+        if not self.requires:
+            return base
+        wrapped = ",".join(f"{d}=={_dist_version(d)}" for d in sorted(self.requires.values()))
+        return hashlib.sha256(f"{base}\0{wrapped}".encode()).hexdigest()[:16]
 
     def variants(self, overrides: Optional[Dict[str, list]] = None) -> List["Variant"]:
         """The cross product of ``parameters`` (lists in ``overrides`` replace the entry's)."""
@@ -259,6 +279,21 @@ def _short_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+OPTIONAL_MISSING = "optional package"
+
+
+def _dist_version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "missing"
+
+
+def _missing_requirements(requires: Dict[str, str]) -> List[str]:
+    return [f"{dist} (import {mod})" for mod, dist in requires.items()
+            if importlib.util.find_spec(mod) is None]
+
+
 def _check_declaration(mod, path: Path) -> Optional[str]:
     """None if the module declares a valid entry, else the reason."""
     name = getattr(mod, "name", None)
@@ -284,6 +319,9 @@ def _check_declaration(mod, path: Path) -> Optional[str]:
             return f"'parameters' must map names to non-empty lists; got {k!r}: {v!r}"
     if not callable(getattr(mod, "solve", None)):
         return "'solve' must be a function solve(problem, **params)"
+    req = getattr(mod, "requires", {})
+    if not isinstance(req, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in req.items()):
+        return f"'requires' must map import names to pip package names (strings); got {req!r}"
     if caps["trained"] and not callable(getattr(mod, "train", None)):
         return "capabilities['trained'] is True but there is no train(train_batch, val_batch, *, seed, **params)"
     try:
@@ -318,11 +356,15 @@ def load_entry(path, *, module_name: Optional[str] = None) -> SolverEntry:
     if reason:
         return SolverEntry(name=name, path=path, available=False, reason=f"bad declaration: {reason}")
     doc = (mod.__doc__ or "").strip().splitlines()
+    requires = dict(getattr(mod, "requires", {}) or {})
+    missing = _missing_requirements(requires)
     return SolverEntry(
-        name=mod.name, path=path, available=True, capabilities=dict(mod.capabilities),
+        name=mod.name, path=path, available=not missing, capabilities=dict(mod.capabilities),
+        reason=(f"{OPTIONAL_MISSING} {', '.join(missing)} is not installed "
+                f"(pip install {' '.join(sorted(requires.values()))})" if missing else ""),
         parameters=dict(mod.parameters), references=tuple(getattr(mod, "references", ()) or ()),
         description=doc[0] if doc else "", solve=mod.solve, train=getattr(mod, "train", None),
-        module_name=module_name)
+        module_name=module_name, requires=requires)
 
 
 _CACHE: Dict[Tuple[str, ...], Dict[str, SolverEntry]] = {}

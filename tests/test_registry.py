@@ -1,5 +1,6 @@
 """Solver registry: loading, declarations, grids, version hash, and the run-time contract."""
 
+import importlib.util
 import textwrap
 from pathlib import Path
 
@@ -61,7 +62,12 @@ def test_builtin_entries_load_and_run(problem):
     entries = discover(refresh=True)
     for name, e in entries.items():
         assert e.path.parent == registry.builtin_dir()
-        # a built-in that fails to load is a broken build, not a skip (the listing still shows why)
+        # a built-in that fails to load is a broken build, not a skip (the listing still shows why);
+        # the only exception: an ecosystem entry whose optional package is not installed
+        if e.requires and e.optional_missing:
+            missing = [mod for mod in e.requires if importlib.util.find_spec(mod) is None]
+            assert missing and all(e.requires[m] in e.reason for m in missing), e.reason
+            continue
         assert e.available, f"built-in solver entry {name} ({e.path}) does not load: {e.reason}"
         assert set(e.capabilities) == set(registry.CAPABILITY_KEYS)
         assert len(e.version) == 16
@@ -265,3 +271,27 @@ def test_library_comment_edit_keeps_every_builtin_version(tmp_path, monkeypatch)
     assert registry.solver_version(entry) == v1
     copy.write_text(src.read_text() + "\n_UNUSED = 1\n")
     assert registry.solver_version(entry) != v1
+
+
+def test_optional_package_entry_is_unavailable_not_broken(tmp_path):
+    """An entry wrapping a package that is not installed is listed as unavailable with the pip
+    name; its version includes the wrapped package's version when installed."""
+    f = tmp_path / "wraps_missing.py"
+    f.write_text(
+        "import torch\n"
+        "name = 'wraps_missing'\n"
+        "capabilities = {'differentiable': False, 'trained': False, 'complex': False, 'gpu': False}\n"
+        "parameters = {}\n"
+        "requires = {'not_a_real_package_qq': 'not-a-real-package-qq'}\n"
+        "def solve(problem):\n"
+        "    import not_a_real_package_qq\n"
+        "    return torch.zeros(problem.B, problem.N)\n")
+    e = registry.load_entry(f)
+    assert not e.available and e.optional_missing
+    assert "pip install not-a-real-package-qq" in e.reason
+    f.write_text(f.read_text().replace("'not_a_real_package_qq': 'not-a-real-package-qq'", "'numpy': 'numpy'"))
+    e2 = registry.load_entry(f, module_name="wraps_numpy")
+    assert e2.available and not e2.optional_missing
+    f.write_text(f.read_text().replace("requires = {'numpy': 'numpy'}", "requires = ['numpy']"))
+    e3 = registry.load_entry(f, module_name="wraps_bad")
+    assert not e3.available and "'requires' must map" in e3.reason

@@ -53,6 +53,8 @@ class Grid:
     threads: int
     success: Dict[str, float]
     families: Dict[str, Dict[str, Any]]
+    #: paired bootstrap of the scores: n_boot, level, seed (intervals and shared ranks)
+    bootstrap: Dict[str, Any] = field(default_factory=lambda: {"n_boot": 1000, "level": 0.95, "seed": 0})
     not_ranked: Dict[str, str] = field(default_factory=dict)
     trained_reason: str = "trained solver: not ranked on this grid"
     quick: Dict[str, list] = field(default_factory=dict)
@@ -120,7 +122,8 @@ class Grid:
         return {"grid_version": self.version, "grid_sha": self.sha, "N": self.N, "delta": list(self.delta),
                 "rho": list(self.rho), "trials": self.trials, "seed": self.seed, "sigma": self.sigma,
                 "dtype": self.dtype, "device": self.device, "threads": self.threads,
-                "success": dict(self.success), "families": copy.deepcopy(self.families)}
+                "success": dict(self.success), "bootstrap": dict(self.bootstrap),
+                "families": copy.deepcopy(self.families)}
 
 
 def _need(cond: bool, source: str, key: str, msg: str):
@@ -173,11 +176,12 @@ def load_grid(path=None) -> Grid:
     official = {"grid_version": raw["grid_version"], "N": raw["N"], "delta": [float(d) for d in raw["delta"]],
                 "rho": [float(r) for r in raw["rho"]], "trials": raw["trials"], "seed": raw["seed"],
                 "sigma": float(raw["sigma"]), "dtype": raw["dtype"], "success": dict(raw["success"]),
+                "bootstrap": dict(raw["bootstrap"]),
                 "families": {k: {kk: v[kk] for kk in FAMILY_KEYS} for k, v in families.items()}}
     grid = Grid(version=raw["grid_version"], N=raw["N"], delta=tuple(official["delta"]),
                 rho=tuple(official["rho"]), trials=raw["trials"], seed=raw["seed"], sigma=official["sigma"],
                 dtype=raw["dtype"], device=raw["device"], threads=raw["threads"], success=official["success"],
-                families=families,
+                families=families, bootstrap=official["bootstrap"],
                 not_ranked={str(k): " ".join(str(v).split()) for k, v in raw["not_ranked"].items()},
                 trained_reason=" ".join(str(raw.get("trained_reason", Grid.trained_reason)).split()),
                 quick=raw["quick"], description=" ".join(str(raw.get("description", "")).split()),

@@ -1,8 +1,10 @@
 """Leaderboard cell rows: the columns, their provenance, and the rows files (plain or gzip).
 
 A cell row is the aggregation of the per-problem rows of one instance
-(:func:`greedybench.pipeline.core.solve_instance`): one per (solver, family, delta, rho) cell;
-status rows (entries not run) leave the cell keys empty. Cells are written in the one CSV format
+(:func:`greedybench.pipeline.core.solve_instance`): one per (solver, family, delta, rho) cell,
+with ``success_mask`` = one character per problem in the instance's order (``S`` success, ``F``
+failure; letters, so that no spreadsheet reads it as a number), which the paired bootstrap of the
+scores resamples (:mod:`greedybench.analysis.ranking`); status rows (entries not run) leave the cell keys empty. Cells are written in the one CSV format
 (:func:`greedybench.storage.csv_text`: floats with repr).
 """
 
@@ -22,7 +24,7 @@ __all__ = ["CELL_COLUMNS", "CELL_STATUSES", "PROVENANCE_KEYS", "cell_provenance"
 CELL_COLUMNS = (
     "grid_version", "grid_sha", "solver", "entry", "solver_version", "params", "family", "ensemble",
     "signal", "amplitude", "N", "delta", "rho", "m", "s", "seed", "n_trials", "n_success",
-    "n_exact_support", "status", "reason", "time_per_problem_s", "instance_sha256", "device",
+    "n_exact_support", "success_mask", "status", "reason", "time_per_problem_s", "instance_sha256", "device",
     "dtype", "threads", "machine", "torch_version", "numpy_version", "greedybench_version",
     "git_commit",
 )

@@ -159,11 +159,12 @@ def run_family(variant: Variant, grid: Grid, family: str, family_dir, *, device:
                 if fail_fast:
                     raise
                 cells.append(dict(cell, status="error", reason=" ".join(str(exc).split()), n_success=0,
-                                  n_exact_support=0))
+                                  n_exact_support=0, success_mask="F" * inst.B))
                 continue
             finally:
                 warmup = 0
             cells.append(dict(cell, status="ok", reason="", n_success=sum(bool(r["success"]) for r in rows),
+                              success_mask="".join("S" if r["success"] else "F" for r in rows),
                               n_exact_support=sum(bool(r["exact_support"]) for r in rows),
                               time_per_problem_s=rows[0]["time_per_problem_s"]))
             if per_problem:

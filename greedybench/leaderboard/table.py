@@ -1,6 +1,7 @@
 """The leaderboard table: per solver the area under rho*(delta) of every family
-(:func:`greedybench.analysis.score.area_under_transition`, the one scoring rule), the mean, the
-median time per successful problem, the status; the rank; and the aggregate stage that writes
+(:func:`greedybench.analysis.score.area_under_transition`, the one scoring rule) with its paired
+bootstrap interval, the mean and its interval, the median time per successful problem, the status;
+the shared rank (:mod:`greedybench.analysis.ranking`); and the aggregate stage that writes
 ``results/leaderboard_rows.csv.gz`` and ``results/leaderboard.csv`` from the cell files."""
 
 from __future__ import annotations
@@ -8,18 +9,21 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, List, Sequence, Tuple
 
-from ..analysis.score import area_under_transition
+import numpy as np
+
+from ..analysis.ranking import percentile_interval, resample_index, resampled_counts, shared_ranks
+from ..analysis.score import area_under_transition, column_values_batch, transition_areas
 from ..storage import csv_text, write_csv
 from .grid import Grid, LeaderboardError, load_grid
 from .rows import PROVENANCE_KEYS, cell_provenance, read_rows, write_rows
 
 __all__ = ["HEAD_COLUMNS", "TAIL_COLUMNS", "TIMING_COLUMNS", "RANKED_STATUSES", "family_score",
-           "compute_leaderboard", "leaderboard_columns", "leaderboard_csv_text", "write_leaderboard",
+           "family_replicates", "compute_leaderboard", "leaderboard_columns", "leaderboard_csv_text", "write_leaderboard",
            "leaderboard_stage"]
 
 #: columns of results/leaderboard.csv around the auc_<family> columns
 HEAD_COLUMNS = ("rank", "solver", "entry")
-TAIL_COLUMNS = ("auc_mean", "median_time_success_s", "success_rate", "n_problems", "status",
+TAIL_COLUMNS = ("auc_mean", "auc_mean_lo", "auc_mean_hi", "median_time_success_s", "success_rate", "n_problems", "status",
                 "status_detail", "solver_version", "grid_version", "grid_sha", "device", "dtype",
                 "threads", "machine", "torch_version", "greedybench_version", "git_commit")
 #: columns that depend on the machine's speed only (CI compares everything else exactly)
@@ -55,6 +59,49 @@ def family_score(cells: Sequence[Dict[str, Any]],
     return area_under_transition(columns)
 
 
+def _mask(c: Dict[str, Any]) -> np.ndarray:
+    m = str(c.get("success_mask") or "")
+    n = int(float(c["n_trials"]))
+    if len(m) != n or set(m) - {"S", "F"}:
+        raise LeaderboardError(f"cell {c.get('solver')} {c.get('family')} delta={c.get('delta')} s={c.get('s')}: "
+                               f"success_mask {m[:20]!r} does not hold one S/F per problem (n_trials = {n}); "
+                               "the rows were written by another version: regenerate them")
+    if m.count("S") != int(float(c.get("n_success") or 0)):
+        raise LeaderboardError(f"cell {c.get('solver')} {c.get('family')} delta={c.get('delta')} s={c.get('s')}: "
+                               f"success_mask has {m.count('S')} successes but n_success = {c.get('n_success')}")
+    return np.frombuffer(m.encode(), dtype=np.uint8) == ord("S")
+
+
+def family_replicates(cells: Sequence[Dict[str, Any]], deltas: Sequence[float], family: str, *,
+                      n_boot: int, seed: int, _cache: Dict | None = None) -> np.ndarray:
+    """Bootstrap replicates ``(n_boot,)`` of :func:`family_score`: the problems of every cell are
+    resampled (``success_mask``) with draws that depend only on ``seed`` and the cell's
+    ``(family, delta, s)`` (:func:`greedybench.analysis.ranking.resample_index`), so replicates of
+    different solvers are paired; each replicate is scored by the same rule
+    (:func:`greedybench.analysis.score.column_values_batch`)."""
+    cache = {} if _cache is None else _cache
+    by = {}
+    for c in cells:
+        by.setdefault(round(float(c["delta"]), 9), []).append(c)
+    ds = sorted(float(x) for x in deltas)
+    values = np.zeros((n_boot, len(ds)))
+    for j, d in enumerate(ds):
+        col = sorted((c for c in by.get(round(d, 9), []) if int(float(c["n_trials"] or 0)) > 0),
+                     key=lambda c: int(float(c["s"])))
+        if not col:
+            continue
+        kb = np.empty((n_boot, len(col)))
+        for i, c in enumerate(col):
+            n = int(float(c["n_trials"]))
+            key = (family, repr(round(d, 9)), int(float(c["s"])), n)
+            if key not in cache:
+                cache[key] = resample_index(n, n_boot, seed, key)
+            kb[:, i] = resampled_counts(_mask(c), cache[key])
+        values[:, j] = column_values_batch([float(c["s"]) / float(c["m"]) for c in col], kb,
+                                           [int(float(c["n_trials"])) for c in col])
+    return transition_areas(ds, values)
+
+
 def _weighted_median(pairs: Sequence[Tuple[float, int]]) -> float:
     """Median of the multiset where value t appears w times (NaN when empty)."""
     vals = sorted((t, w) for t, w in pairs if w > 0 and math.isfinite(t))
@@ -76,7 +123,8 @@ def _weighted_median(pairs: Sequence[Tuple[float, int]]) -> float:
 
 
 def leaderboard_columns(families: Sequence[str]) -> List[str]:
-    return list(HEAD_COLUMNS) + [f"auc_{f}" for f in families] + list(TAIL_COLUMNS)
+    fam = [c for f in families for c in (f"auc_{f}", f"auc_{f}_lo", f"auc_{f}_hi")]
+    return list(HEAD_COLUMNS) + fam + list(TAIL_COLUMNS)
 
 
 def _f4(x) -> str:
@@ -99,13 +147,22 @@ def compute_leaderboard(rows: Sequence[Dict[str, Any]], grid: Grid) -> List[Dict
     (every batch failed: not ranked); ``unavailable`` (the entry does not load) and ``not_ranked``
     (trained and oracle entries), with the reasons in ``status_detail``.
 
-    Rank: ranked statuses (ok, partial, errors) by ``auc_mean`` rounded to 4 decimals, descending;
-    ties by ``median_time_success_s`` (3 significant digits, ascending, none = last); then by
-    solver name. Unranked rows follow (by status, then name) with an empty rank.
+    Intervals: ``auc_<family>_lo/hi`` and ``auc_mean_lo/hi`` are the percentile intervals (level
+    ``grid.bootstrap["level"]``) of :func:`family_replicates` (``n_boot`` paired replicates).
+
+    Rank (shared): among ranked statuses (ok, partial, errors), 1 + the number of solvers whose
+    ``auc_mean`` is significantly larger on the same problems (the paired replicates' difference
+    interval lies above 0: :func:`greedybench.analysis.ranking.shared_ranks`). Rows are ordered by
+    rank, then ``auc_mean`` (descending), ``median_time_success_s`` (3 significant digits,
+    ascending, none = last) and name. Unranked rows follow (by status, then name) with an empty
+    rank.
     """
     fams = list(grid.families)
     deltas = [float(d) for d in grid.delta]
     dkeys = {round(d, 9) for d in deltas}
+    n_boot, level, boot_seed = int(grid.bootstrap["n_boot"]), float(grid.bootstrap["level"]), int(grid.bootstrap["seed"])
+    draws: Dict = {}
+    replicates: Dict[str, np.ndarray] = {}
     by_solver: Dict[str, List[Dict[str, Any]]] = {}
     for r in rows:
         by_solver.setdefault(str(r["solver"]), []).append(r)
@@ -126,7 +183,7 @@ def compute_leaderboard(rows: Sequence[Dict[str, Any]], grid: Grid) -> List[Dict
             rec.update(auc_mean="", median_time_success_s="", success_rate="", n_problems="0", _sort=None)
             out.append(rec)
             continue
-        notes, aucs, times = [], [], []
+        notes, aucs, times, reps = [], [], [], []
         n_total = n_succ = n_err_cells = n_cells = 0
         first_err = ""
         for f in fams:
@@ -135,14 +192,17 @@ def compute_leaderboard(rows: Sequence[Dict[str, Any]], grid: Grid) -> List[Dict
             cells = [r for r in fr if r.get("status") in ("ok", "error") and round(float(r["delta"]), 9) in dkeys]
             if na:
                 aucs.append(0.0)
+                reps.append(np.zeros(n_boot))
                 notes.append(f"{f}: not applicable ({' '.join(str(na[0].get('reason', '')).split())})")
                 continue
             if not cells:
                 aucs.append(0.0)
+                reps.append(np.zeros(n_boot))
                 notes.append(f"{f}: no results (scored 0)")
                 continue
             area, _ = family_score(cells, deltas)
             aucs.append(area)
+            reps.append(family_replicates(cells, deltas, f, n_boot=n_boot, seed=boot_seed, _cache=draws))
             for c in cells:
                 n_cells += 1
                 n = int(float(c["n_trials"]))
@@ -166,20 +226,26 @@ def compute_leaderboard(rows: Sequence[Dict[str, Any]], grid: Grid) -> List[Dict
         if n_err_cells:
             notes.insert(0, f"{n_err_cells} of {n_cells} batches failed and count as failed problems; "
                             f"first: {' '.join(first_err.split())}")
-        for f, a in zip(fams, aucs):
-            rec[f"auc_{f}"] = _f4(a)
+        for f, a, r in zip(fams, aucs, reps):
+            lo, hi = percentile_interval(r, level)
+            rec.update({f"auc_{f}": _f4(a), f"auc_{f}_lo": _f4(lo), f"auc_{f}_hi": _f4(hi)})
+        mean_reps = np.mean(reps, axis=0) if reps else np.zeros(n_boot)
+        lo, hi = percentile_interval(mean_reps, level)
         tmed = _weighted_median(times)
-        rec.update(auc_mean=_f4(mean), median_time_success_s=_fsci(tmed),
+        rec.update(auc_mean=_f4(mean), auc_mean_lo=_f4(lo), auc_mean_hi=_f4(hi), median_time_success_s=_fsci(tmed),
                    success_rate=_f4(n_succ / n_total) if n_total else "", n_problems=str(n_total),
                    status=status, status_detail="; ".join(notes))
         tkey = float(_fsci(tmed)) if math.isfinite(tmed) else math.inf
         rec["_sort"] = (-float(rec["auc_mean"]), tkey, solver) if status in RANKED_STATUSES else None
+        if rec["_sort"] is not None:
+            replicates[solver] = mean_reps
         out.append(rec)
-    ranked = sorted((r for r in out if r["_sort"] is not None), key=lambda r: r["_sort"])
+    ranks = shared_ranks(replicates, level)
+    ranked = sorted((r for r in out if r["_sort"] is not None), key=lambda r: (ranks[r["solver"]], r["_sort"]))
     rest = sorted((r for r in out if r["_sort"] is None),
                   key=lambda r: (_STATUS_ORDER.get(r["status"], 9), r["solver"]))
-    for i, r in enumerate(ranked, 1):
-        r["rank"] = str(i)
+    for r in ranked:
+        r["rank"] = str(ranks[r["solver"]])
     for r in rest:
         r["rank"] = ""
     cols = leaderboard_columns(fams)

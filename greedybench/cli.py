@@ -382,6 +382,19 @@ def add_leaderboard(sub):
     a.add_argument("--out", required=True, help="the leaderboard table (CSV) to write")
     a.add_argument("--rows-out", required=True, help="the rows file (.csv.gz) to write")
     a.add_argument("cells", nargs="*", help="the cells CSVs of every variant")
+    a = stages.add_parser("verify", parents=[grid], formatter_class=_Formatter,
+                          help="recompute the stored leaderboard: table from rows, versions, and a seeded "
+                               "sample of cells rerun (CI runs it)",
+                          description=lb.verify.__doc__.split("\n\n")[0] + "\n\n"
+                                      "Exit 0 when everything matches, 1 with the differences listed.")
+    a.add_argument("--rows", default=str(lb.STORED_ROWS), help="the rows file (default: the stored one)")
+    a.add_argument("--table", default=str(lb.STORED_CSV), help="the table (default: the stored one)")
+    a.add_argument("--per-variant", type=int, default=1, metavar="K",
+                   help="cells rerun per ranked variant (default 1)")
+    a.add_argument("--seed", type=int, default=None,
+                   help="sample seed (default: a fresh random one, printed, so a failure can be replayed)")
+    a.add_argument("--solver", action="append", default=None, metavar="NAME",
+                   help="rerun only this variant (repeatable; the table and version checks cover all)")
 
 
 @_command
@@ -391,6 +404,14 @@ def cmd_leaderboard(args) -> int:
     elif args.stage == "solve":
         lb.cells_stage(args.out, grid_path=args.grid, entry=args.entry, params_json=args.params_json,
                        version=args.version, instances_root=args.instances, solver_files=args.solver_file)
+    elif args.stage == "verify":
+        if args.per_variant < 0:
+            raise lb.LeaderboardError(f"--per-variant must be >= 0; got {args.per_variant}")
+        rep = lb.verify_leaderboard(args.rows, args.table, grid=lb.load_grid(args.grid),
+                                    per_variant=args.per_variant, seed=args.seed, solvers=args.solver,
+                                    progress=lambda s: print(f"  rerun {s}", flush=True))
+        print(rep.text())
+        return 0 if rep.ok else 1
     else:
         n = lb.leaderboard_stage(args.out, args.rows_out, cell_files=args.cells, grid_path=args.grid,
                                  status_rows=json.loads(args.status_json))

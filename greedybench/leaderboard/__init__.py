@@ -11,14 +11,16 @@ See docs/leaderboard.md for the user-facing description. In short:
   (:func:`greedybench.pipeline.core.solve_instance`); a cell row aggregates its per-problem rows
   (:mod:`.run`, :mod:`.rows`).
 * Per (solver, family) the score is the area under the 50 % transition curve rho*(delta)
-  (:func:`greedybench.analysis.score.area_under_transition`, the rule the report uses too); the
-  overall rank is by the mean over families, then the median time per successful problem, then
-  the name (:mod:`.table`).
+  (:func:`greedybench.analysis.score.area_under_transition`, the rule the report uses too), with
+  a paired bootstrap interval over the problems; solvers that the paired comparison of the mean
+  cannot separate share a rank (:mod:`greedybench.analysis.ranking`, :mod:`.table`).
 * Failures never disappear: an exception, a wrong shape or NaN output in a batch makes that
   batch count as failed problems and is shown in ``status``/``status_detail``; an entry that
   does not load is listed as ``unavailable``; a family a solver cannot run (complex data for a
   real-only solver) scores 0 and is listed; trained and oracle entries are ``not_ranked``.
 * ``greedybench compare`` (:mod:`.compare`) ranks a drop-in file against the stored rows.
+* ``greedybench leaderboard verify`` (:mod:`.verify`) recomputes the stored table from its rows
+  and reruns a seeded sample of cells (CI runs it: a consistent edit of both files fails).
 
 Files (all writes atomic):
 
@@ -36,8 +38,10 @@ from .grid import GRID_FILE, GRID_SCHEMA, Grid, LeaderboardError, load_grid, sli
 from .rows import CELL_COLUMNS, CELL_STATUSES, PROVENANCE_KEYS, cell_provenance, read_rows, write_rows
 from .run import (cells_stage, generate_family, instances_valid, not_applicable_reason, plan_entries,
                   run_family, status_rows_stage)
+from . import verify
 from .table import (TIMING_COLUMNS, _weighted_median, compute_leaderboard, family_score,  # noqa: F401
                     leaderboard_columns, leaderboard_csv_text, leaderboard_stage, write_leaderboard)
+from .verify import VerifyReport, verify_leaderboard
 
 __all__ = [
     "GRID_FILE", "GRID_SCHEMA", "STORED_CSV", "STORED_ROWS", "STORED_INSTANCES", "CELL_COLUMNS",
@@ -45,5 +49,6 @@ __all__ = [
     "load_grid", "slice_id", "plan_entries", "not_applicable_reason", "generate_family",
     "instances_valid", "run_family", "cells_stage", "status_rows_stage", "family_score",
     "compute_leaderboard", "leaderboard_columns", "leaderboard_csv_text", "write_leaderboard",
-    "leaderboard_stage", "read_rows", "write_rows", "cell_provenance", "compare",
+    "leaderboard_stage", "read_rows", "write_rows", "cell_provenance", "compare", "verify",
+    "VerifyReport", "verify_leaderboard",
 ]

@@ -26,7 +26,7 @@ from .grid import Grid, load_grid, slice_id
 from .rows import CELL_COLUMNS, cell_provenance
 
 __all__ = ["plan_entries", "not_applicable_reason", "generate_family", "instances_valid", "run_family",
-           "cells_stage", "status_rows_stage"]
+           "run_cell", "family_base", "cells_stage", "status_rows_stage"]
 
 
 def _safe_version(entry) -> str:
@@ -132,10 +132,7 @@ def run_family(variant: Variant, grid: Grid, family: str, family_dir, *, device:
     """
     device = device or grid.device
     fam = grid.families[family]
-    base = {"grid_version": grid.version, "grid_sha": grid.sha, "solver": variant.name,
-            "entry": variant.entry.name, "solver_version": variant.version, "params": variant.params_json,
-            "family": family, "ensemble": fam["ensemble"], "signal": fam["signal"],
-            "amplitude": fam["amplitude"], **cell_provenance(device, grid.dtype)}
+    base = family_base(variant, grid, family, device)
     reason = not_applicable_reason(variant.entry, fam)
     if reason:
         return [dict(base, status="not_applicable", reason=reason, n_trials=0, n_success=0)], []
@@ -144,32 +141,50 @@ def run_family(variant: Variant, grid: Grid, family: str, family_dir, *, device:
     for delta in grid.delta:
         sdir = Path(family_dir) / slice_id(grid.N, delta, grid.seed)
         for item in read_manifest(sdir)["instances"]:
-            path = sdir / item["file"]
-            inst = load_instance(path, device=device)
-            cell = dict(base, N=inst.N, delta=float(delta), rho=inst.s / inst.m, m=inst.m, s=inst.s,
-                        seed=int(inst.meta["seed"]), n_trials=inst.B,
-                        instance_sha256=hashlib.sha256(path.read_bytes()).hexdigest())
-            if progress:
-                progress(f"{variant.name} {family} delta={delta:g} s={inst.s}")
-            try:
-                rows = solve_instance(variant, inst, success=grid.success, device=device, dtype=grid.dtype,
-                                      experiment="leaderboard", family_name=family, family=fam,
-                                      source=path.name, hide_hidden_set=True, warmup=warmup)
-            except SolverContractError as exc:
-                if fail_fast:
-                    raise
-                cells.append(dict(cell, status="error", reason=" ".join(str(exc).split()), n_success=0,
-                                  n_exact_support=0, success_mask="F" * inst.B))
-                continue
-            finally:
-                warmup = 0
-            cells.append(dict(cell, status="ok", reason="", n_success=sum(bool(r["success"]) for r in rows),
-                              success_mask="".join("S" if r["success"] else "F" for r in rows),
-                              n_exact_support=sum(bool(r["exact_support"]) for r in rows),
-                              time_per_problem_s=rows[0]["time_per_problem_s"]))
+            cell, rows = run_cell(variant, grid, family, sdir / item["file"], delta, base=base,
+                                  device=device, fail_fast=fail_fast, warmup=warmup, progress=progress)
+            warmup = 0
+            cells.append(cell)
             if per_problem:
                 problems += rows
     return cells, problems
+
+
+def run_cell(variant: Variant, grid: Grid, family: str, path, delta: float, *, base: Dict[str, Any],
+             device: str, fail_fast: bool = False, warmup: int = 0,
+             progress: Optional[Callable[[str], None]] = None) -> Tuple[dict, List[dict]]:
+    """One variant on one instance file (one cell): ``(cell row, per-problem rows)``; see
+    :func:`run_family` (``base`` holds the cell row's solver, family and provenance columns)."""
+    path = Path(path)
+    fam = grid.families[family]
+    inst = load_instance(path, device=device)
+    cell = dict(base, N=inst.N, delta=float(delta), rho=inst.s / inst.m, m=inst.m, s=inst.s,
+                seed=int(inst.meta["seed"]), n_trials=inst.B,
+                instance_sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+    if progress:
+        progress(f"{variant.name} {family} delta={delta:g} s={inst.s}")
+    try:
+        rows = solve_instance(variant, inst, success=grid.success, device=device, dtype=grid.dtype,
+                              experiment="leaderboard", family_name=family, family=fam,
+                              source=path.name, hide_hidden_set=True, warmup=warmup)
+    except SolverContractError as exc:
+        if fail_fast:
+            raise
+        return dict(cell, status="error", reason=" ".join(str(exc).split()), n_success=0,
+                    n_exact_support=0, success_mask="F" * inst.B), []
+    return dict(cell, status="ok", reason="", n_success=sum(bool(r["success"]) for r in rows),
+                success_mask="".join("S" if r["success"] else "F" for r in rows),
+                n_exact_support=sum(bool(r["exact_support"]) for r in rows),
+                time_per_problem_s=rows[0]["time_per_problem_s"]), rows
+
+
+def family_base(variant: Variant, grid: Grid, family: str, device: str) -> Dict[str, Any]:
+    """The columns every cell row of one variant on one family shares."""
+    fam = grid.families[family]
+    return {"grid_version": grid.version, "grid_sha": grid.sha, "solver": variant.name,
+            "entry": variant.entry.name, "solver_version": variant.version, "params": variant.params_json,
+            "family": family, "ensemble": fam["ensemble"], "signal": fam["signal"],
+            "amplitude": fam["amplitude"], **cell_provenance(device, grid.dtype)}
 
 
 def cells_stage(out_csv, *, grid_path, entry: str, params_json: str, version: str, instances_root,

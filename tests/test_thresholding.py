@@ -173,6 +173,15 @@ def sp_ref(A, y, s, n_iter):
 # ---------------------------------------------------------------- recovery
 
 @pytest.mark.parametrize("name", NAMES)
+def test_docstring_fragments_are_filled(name):
+    doc = getattr(gb, name).__doc__
+    assert "%(" not in doc
+    for section in ("Parameters\n", "Returns\n", "weights : ", "return_path : bool", "n_iter : int"):
+        assert section in doc, section
+    assert doc.count("A : Tensor (m, N) or (B, m, N)") == 1
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_recovers_easy_gaussian(name):
     A, X, Y = gaussian()
     x = SOLVERS[name](A, Y, 8)

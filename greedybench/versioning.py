@@ -2,7 +2,8 @@
 
 A solver's version (:func:`solver_version`, ``SolverEntry.version``) is the first 16 hex digits
 of a SHA-256 over the entry file and every source file of ``greedybench.functional``,
-``greedybench.nn``, ``greedybench._validation`` and ``greedybench.train`` that the entry reaches:
+``greedybench.nn``, ``greedybench._validation``, ``greedybench.train`` and ``greedybench.solvers``
+(the entries' shared declarations, ``solvers/__init__.py``) that the entry reaches:
 the attributes it uses (``gb.omp`` resolves to ``greedybench/functional/omp.py``) and,
 transitively, every greedybench module those files import. A reference that cannot be resolved
 (a stub, a dynamic attribute) hashes the whole package it names, so an unresolved edge costs a
@@ -30,7 +31,7 @@ __all__ = ["code_meaning", "code_version", "solver_version", "source_files", "HA
 
 #: modules whose source is part of a solver's version (prefix match on the module name)
 HASHED_MODULES = ("greedybench.functional", "greedybench.nn", "greedybench._validation",
-                  "greedybench.train")
+                  "greedybench.train", "greedybench.solvers")
 _ROOT = "greedybench"
 _DOC_OWNERS = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
 
@@ -211,12 +212,22 @@ def solver_version(entry_path) -> str:
     h.update(b"entry\0" + code_meaning(entry_path.read_bytes()))
     root = Path(importlib.util.find_spec(_ROOT).origin).parent.parent
     for path in _source_closure(entry_path):
-        try:
-            rel = str(path.resolve().relative_to(root))
-        except ValueError:
-            rel = path.name
-        h.update(b"\0" + rel.encode() + b"\0" + code_meaning(path.read_bytes()))
+        h.update(b"\0" + _hashed_name(path, root).encode() + b"\0" + code_meaning(path.read_bytes()))
     return h.hexdigest()[:16]
+
+
+def _hashed_name(path: Path, root: Path) -> str:
+    """The name a file enters a version with: its path below the source root; a file of
+    ``greedybench.solvers`` by its installed path ``greedybench/solvers/...`` (the checkout's
+    ``solvers/``), so that an editable and a wheel install give the same version."""
+    path = path.resolve()
+    solvers = _module_path(_ROOT + ".solvers")
+    if solvers is not None and path.is_relative_to(solvers.parent.resolve()):
+        return "greedybench/solvers/" + path.relative_to(solvers.parent.resolve()).as_posix()
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return path.name
 
 
 def code_version(paths: Iterable, *, root=None) -> str:

@@ -2,9 +2,10 @@
 learned per-layer steps gamma_k and thresholds theta_k only."""
 from greedybench.nn import ALISTA
 from greedybench.nn.entry import solve_entry, train_entry
+from greedybench.solvers import TRAINED
 
 name = "alista"
-capabilities = {"differentiable": True, "trained": True, "complex": True, "gpu": True}
+capabilities = TRAINED
 parameters = {}
 references = ["Liu, Chen, Wang & Yin (2019), ALISTA"]
 

@@ -2,13 +2,10 @@
 prune to s; each problem stops when its residual vanishes or by ``stop``: "support" (default:
 its support repeats) or "residual" (its residual stops decreasing; keeps the previous iterate)."""
 import greedybench as gb
+from greedybench.solvers import CLASSICAL, kernel_solve
 
 name = "cosamp"
-capabilities = {"differentiable": False, "trained": False, "complex": True, "gpu": True}
+capabilities = CLASSICAL
 parameters = {"n_iter": [100], "stop": ["support"]}
 references = ["Needell & Tropp (2009), CoSaMP"]
-
-
-def solve(problem, n_iter=100, stop="support"):
-    """problem: greedybench.registry.ProblemBatch; returns x of shape (B, N)."""
-    return gb.cosamp(problem.A, problem.y, problem.s, n_iter=n_iter, stop=stop)
+solve = kernel_solve(gb.cosamp, parameters)

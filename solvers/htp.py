@@ -3,16 +3,13 @@ stops when its support repeats (n_iter is a cap). ``step``: a fixed step (Foucar
 1.0) or "normalized" (NHTP: the NIHT step ||g_T||^2 / ||A_T g_T||^2 per problem and iteration,
 as in GAGA and CR-Sparse); the two have different phase transitions."""
 import greedybench as gb
+from greedybench.solvers import CLASSICAL, kernel_solve
 
 name = "htp"
-capabilities = {"differentiable": False, "trained": False, "complex": True, "gpu": True}
+capabilities = CLASSICAL
 parameters = {"step": [1.0], "n_iter": [100]}
 references = [
     "Foucart (2011), Hard thresholding pursuit",
     "Blanchard & Tanner (2015), Performance comparisons of greedy algorithms (NHTP)",
 ]
-
-
-def solve(problem, step=1.0, n_iter=100):
-    """problem: greedybench.registry.ProblemBatch; returns x of shape (B, N)."""
-    return gb.htp(problem.A, problem.y, problem.s, n_iter=n_iter, step=step)
+solve = kernel_solve(gb.htp, parameters)

@@ -9,17 +9,18 @@ per-problem A the largest norm of the batch) but needs many more iterations.
 import torch
 
 import greedybench as gb
+from greedybench.solvers import BLUMENSATH_DAVIES_2009, CLASSICAL, IHT_ITERS, IHT_STEP
 
 name = "iht"
-capabilities = {"differentiable": False, "trained": False, "complex": True, "gpu": True}
-parameters = {"step": [0.65], "n_iter": [300]}
+capabilities = CLASSICAL
+parameters = {"step": [IHT_STEP], "n_iter": [IHT_ITERS]}
 references = [
-    "Blumensath & Davies (2009), Iterative hard thresholding for compressed sensing",
+    BLUMENSATH_DAVIES_2009,
     "Maleki & Donoho (2010), Optimally tuned iterative reconstruction algorithms (step 0.65)",
 ]
 
 
-def solve(problem, step=0.65, n_iter=300):
+def solve(problem, step=IHT_STEP, n_iter=IHT_ITERS):
     """problem: greedybench.registry.ProblemBatch; returns x of shape (B, N)."""
     if step == "norm":
         step = 0.98 / float(torch.linalg.matrix_norm(problem.A, ord=2).max()) ** 2

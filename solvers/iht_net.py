@@ -3,9 +3,10 @@ selection-weight vector w (tied, init 1; ``tied=False``: one per layer) (untrain
 tau)."""
 from greedybench.nn import IHTNet
 from greedybench.nn.entry import solve_entry, train_entry
+from greedybench.solvers import TRAINED
 
 name = "iht_net"
-capabilities = {"differentiable": True, "trained": True, "complex": True, "gpu": True}
+capabilities = TRAINED
 parameters = {}
 references = ["Mohammad-Taheri, Colbrook & Brugiapaglia (2025), Deep greedy unfolding"]
 

@@ -1,24 +1,12 @@
 """LISTA (untied: shared W_e, per-layer S_k and theta_k; complex-aware soft threshold), initialised
 from ISTA and trained with Adam (lr 5e-4) on the family's train split."""
 from greedybench.nn import LISTA
-from greedybench.nn.entry import solve_entry, train_entry
+from greedybench.nn.entry import unfolded_ista_entry
+from greedybench.solvers import TRAINED
 
 name = "lista"
-capabilities = {"differentiable": True, "trained": True, "complex": True, "gpu": True}
+capabilities = TRAINED
 parameters = {}
 references = ["Gregor & LeCun (2010)", "Chen, Liu, Wang & Yin (2018)"]
 
-
-def _model(A, *, n_layers=16, lam=0.1):
-    return LISTA(A, n_layers, lam=lam)
-
-
-def train(train_batch, val_batch, *, seed, progress=True, n_layers=16, lam=0.1, out_dir=None, **train_options):
-    opts = {"optimizer": "adam", "lr": 5e-4, **train_options}
-    return train_entry(_model, {"n_layers": n_layers, "lam": lam}, train_batch, val_batch, seed=seed,
-                       progress=progress, out_dir=out_dir, caller=name, **opts)
-
-
-def solve(problem, state=None, n_layers=16, lam=0.1, **params):
-    kw = {} if state is not None else {"n_layers": n_layers, "lam": lam}
-    return solve_entry(_model, kw, problem, state, caller=name)
+train, solve = unfolded_ista_entry(LISTA, name, lr=5e-4)

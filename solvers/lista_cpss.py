@@ -2,9 +2,10 @@
 unshrunk; p = 1.2 %, p_max = 13 %), initialised from ISTA and trained with Adam (lr 5e-4)."""
 from greedybench.nn import LISTACPSS
 from greedybench.nn.entry import solve_entry, train_entry
+from greedybench.solvers import TRAINED
 
 name = "lista_cpss"
-capabilities = {"differentiable": True, "trained": True, "complex": True, "gpu": True}
+capabilities = TRAINED
 parameters = {}
 references = ["Chen, Liu, Wang & Yin (2018), Theoretical linear convergence of unfolded ISTA"]
 

@@ -3,9 +3,10 @@ init 1; ``tied=False``: one per layer), trained on the family's train split (unt
 at tau)."""
 from greedybench.nn import OMPNet
 from greedybench.nn.entry import solve_entry, train_entry
+from greedybench.solvers import TRAINED
 
 name = "omp_net"
-capabilities = {"differentiable": True, "trained": True, "complex": True, "gpu": True}
+capabilities = TRAINED
 parameters = {}
 references = ["Mohammad-Taheri, Colbrook & Brugiapaglia (2025), Deep greedy unfolding"]
 

@@ -1,16 +1,10 @@
 """Weighted OMP with oracle weights: 1 on the hidden set meta["T"] (when the instance has one),
 0 elsewhere; plain OMP otherwise. An upper reference for learned weights (OMP-Net)."""
 import greedybench as gb
+from greedybench.solvers import CLASSICAL, ORACLE_WEIGHTS, PATI_1993, kernel_solve
 
 name = "omp_oracle"
-capabilities = {"differentiable": False, "trained": False, "complex": True, "gpu": True}
+capabilities = CLASSICAL
 parameters = {}
-references = [
-    "Pati, Rezaiifar & Krishnaprasad (1993)",
-    "Mohammad-Taheri, Colbrook & Brugiapaglia (2025), oracle weights",
-]
-
-
-def solve(problem, **params):
-    """problem: greedybench.registry.ProblemBatch; returns x of shape (B, N)."""
-    return gb.omp(problem.A, problem.y, problem.s, weights=problem.oracle_weights())
+references = [PATI_1993, ORACLE_WEIGHTS]
+solve = kernel_solve(gb.omp, parameters, oracle=True)

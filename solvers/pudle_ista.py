@@ -2,9 +2,10 @@
 per-layer thresholds, trained with the supervised code loss."""
 from greedybench.nn import PUDLEISTA
 from greedybench.nn.entry import solve_entry, train_entry
+from greedybench.solvers import TRAINED
 
 name = "pudle_ista"
-capabilities = {"differentiable": True, "trained": True, "complex": True, "gpu": True}
+capabilities = TRAINED
 parameters = {}
 references = ["Tolooshams & Ba (2022), Stable and Interpretable Unrolled Dictionary Learning"]
 

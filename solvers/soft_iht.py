@@ -5,16 +5,13 @@ on the same problems; differentiable in A, y, tau, the step and the weights; equ
 tau -> 0 (reference 3.2).
 """
 import greedybench as gb
+from greedybench.solvers import BLUMENSATH_DAVIES_2009, IHT_ITERS, IHT_STEP, SOFT, kernel_solve
 
 name = "soft_iht"
-capabilities = {"differentiable": True, "trained": False, "complex": True, "gpu": True}
+capabilities = SOFT
 parameters = {"tau": [1e-3]}
 references = [
     "Mohammad-Taheri, Colbrook & Brugiapaglia (2025), Deep greedy unfolding, arXiv:2505.15661",
-    "Blumensath & Davies (2009), Iterative hard thresholding for compressed sensing",
+    BLUMENSATH_DAVIES_2009,
 ]
-
-
-def solve(problem, tau=1e-3, step=0.65, n_iter=300):
-    """problem: greedybench.registry.ProblemBatch; returns x of shape (B, N)."""
-    return gb.soft_iht(problem.A, problem.y, problem.s, tau=tau, step=step, n_iter=n_iter)
+solve = kernel_solve(gb.soft_iht, parameters, step=IHT_STEP, n_iter=IHT_ITERS)

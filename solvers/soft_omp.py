@@ -4,16 +4,13 @@ Differentiable in A, y, tau and the weights; equals OMP as tau -> 0 (reference 3
 indistinguishable for tau <= 1e-4 at sigma = 1e-3, tau = 1e-3 is the training temperature).
 """
 import greedybench as gb
+from greedybench.solvers import SOFT, kernel_solve
 
 name = "soft_omp"
-capabilities = {"differentiable": True, "trained": False, "complex": True, "gpu": True}
+capabilities = SOFT
 parameters = {"tau": [1e-3]}
 references = [
     "Mohammad-Taheri, Colbrook & Brugiapaglia (2025), Deep greedy unfolding, arXiv:2505.15661",
     "Prillo & Eisenschlos (2020), SoftSort, ICML",
 ]
-
-
-def solve(problem, tau=1e-3):
-    """problem: greedybench.registry.ProblemBatch; returns x of shape (B, N)."""
-    return gb.soft_omp(problem.A, problem.y, problem.s, tau=tau)
+solve = kernel_solve(gb.soft_omp, parameters)

@@ -2,13 +2,10 @@
 problem stops when its residual vanishes or by ``stop``: "residual" (default: its residual stops
 decreasing; keeps the previous iterate) or "support" (its support repeats)."""
 import greedybench as gb
+from greedybench.solvers import CLASSICAL, kernel_solve
 
 name = "subspace_pursuit"
-capabilities = {"differentiable": False, "trained": False, "complex": True, "gpu": True}
+capabilities = CLASSICAL
 parameters = {"n_iter": [100], "stop": ["residual"]}
 references = ["Dai & Milenkovic (2009), Subspace pursuit"]
-
-
-def solve(problem, n_iter=100, stop="residual"):
-    """problem: greedybench.registry.ProblemBatch; returns x of shape (B, N)."""
-    return gb.subspace_pursuit(problem.A, problem.y, problem.s, n_iter=n_iter, stop=stop)
+solve = kernel_solve(gb.subspace_pursuit, parameters)

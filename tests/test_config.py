@@ -47,58 +47,58 @@ def check(cfg, match):
         validate_config(cfg, check_solvers=False)
 
 
-def test_typo_top_level():
+def _section(cfg, where):
+    for key in filter(None, where.split(".")):
+        cfg = cfg[key]
+    return cfg
+
+
+def edit(where, **values):
+    """A mistake: set ``values`` in the section ``where`` (dotted keys; "" is the top level)."""
+    return lambda cfg: _section(cfg, where).update(values)
+
+
+def rename(where, old, new):
+    """A mistake: the key ``old`` of the section ``where`` is spelt ``new``."""
+
+    def apply(cfg):
+        section = _section(cfg, where)
+        section[new] = section.pop(old)
+
+    return apply
+
+
+MISTAKES = [
+    pytest.param(rename("", "phase_transition", "phase_transiton"),
+                 r"config key '<top level>'.*unknown key 'phase_transiton' \(a typo\?\)", id="typo_top_level"),
+    pytest.param(rename("phase_transition", "trials", "trails"),
+                 r"config key 'phase_transition'.*'trails' \(a typo\?\); allowed keys: .*trials", id="typo_nested"),
+    pytest.param(edit("families.gauss", ensemble="gausian"),
+                 r"config key 'families\.gauss\.ensemble'.*'gausian' is not one of \['gaussian'", id="typo_in_family"),
+    pytest.param(edit("phase_transition", trials="ten"),
+                 r"config key 'phase_transition\.trials'.*'ten' is not of type 'integer'", id="wrong_type"),
+    pytest.param(edit("phase_transition", delta=[0.5, 1.5]),
+                 r"config key 'phase_transition\.delta\[1\]'.*1\.5 is greater than the maximum of 1",
+                 id="out_of_range"),
+    pytest.param(edit("training.sets.latent_tiny", m=6, s=7),
+                 r"config key 'training\.sets\.latent_tiny'.*s = 7 > m = 6", id="s_greater_than_m"),
+    pytest.param(edit("phase_transition", rho=[0.01, 0.2]),
+                 r"config key 'phase_transition\.rho'.*s = 0 < 1", id="rho_too_small"),
+    pytest.param(edit("families.latent_dft", K=3),
+                 r"config key 'training\.sets\.latent_tiny'.*K = 3 < s = 4", id="latent_K_smaller_than_s"),
+    pytest.param(edit("families.gauss", signal="block", block=3),
+                 r"config key 'phase_transition\.rho'.*block = 3 does not divide N = 32", id="block_must_divide"),
+    pytest.param(edit("phase_transition", families=["gauss", "nope"]),
+                 r"config key 'phase_transition\.families\[1\]'.*unknown family 'nope'", id="unknown_family_reference"),
+    pytest.param(edit("figures", enabled=False), r"config key 'report\.enabled'", id="report_needs_figures"),
+]
+
+
+@pytest.mark.parametrize("mistake, match", MISTAKES)
+def test_mistake_names_its_key(mistake, match):
     cfg = good()
-    cfg["phase_transiton"] = cfg.pop("phase_transition")
-    check(cfg, r"config key '<top level>'.*unknown key 'phase_transiton' \(a typo\?\)")
-
-
-def test_typo_nested():
-    cfg = good()
-    cfg["phase_transition"]["trails"] = cfg["phase_transition"].pop("trials")
-    check(cfg, r"config key 'phase_transition'.*'trails' \(a typo\?\); allowed keys: .*trials")
-
-
-def test_typo_in_family():
-    cfg = good()
-    cfg["families"]["gauss"]["ensemble"] = "gausian"
-    check(cfg, r"config key 'families\.gauss\.ensemble'.*'gausian' is not one of \['gaussian'")
-
-
-def test_wrong_type():
-    cfg = good()
-    cfg["phase_transition"]["trials"] = "ten"
-    check(cfg, r"config key 'phase_transition\.trials'.*'ten' is not of type 'integer'")
-
-
-def test_out_of_range():
-    cfg = good()
-    cfg["phase_transition"]["delta"] = [0.5, 1.5]
-    check(cfg, r"config key 'phase_transition\.delta\[1\]'.*1\.5 is greater than the maximum of 1")
-
-
-def test_s_greater_than_m():
-    cfg = good()
-    cfg["training"]["sets"]["latent_tiny"].update(m=6, s=7)
-    check(cfg, r"config key 'training\.sets\.latent_tiny'.*s = 7 > m = 6")
-
-
-def test_rho_too_small():
-    cfg = good()
-    cfg["phase_transition"]["rho"] = [0.01, 0.2]
-    check(cfg, r"config key 'phase_transition\.rho'.*s = 0 < 1")
-
-
-def test_latent_K_smaller_than_s():
-    cfg = good()
-    cfg["families"]["latent_dft"]["K"] = 3
-    check(cfg, r"config key 'training\.sets\.latent_tiny'.*K = 3 < s = 4")
-
-
-def test_block_must_divide():
-    cfg = good()
-    cfg["families"]["gauss"].update(signal="block", block=3)
-    check(cfg, r"config key 'phase_transition\.rho'.*block = 3 does not divide N = 32")
+    mistake(cfg)
+    check(cfg, match)
 
 
 def test_rhos_giving_the_same_s_share_one_cell(tmp_path):
@@ -112,12 +112,6 @@ def test_rhos_giving_the_same_s_share_one_cell(tmp_path):
     assert [c[2] for c in plan.slices[0].cells] == [3, 5]  # N = 32, delta = 0.5: m = 16
     assert plan.merged_cells[0][3:] == (0.21, 3)
     assert "merged into an existing cell (same m and s): 2" in plan.summary()
-
-
-def test_unknown_family_reference():
-    cfg = good()
-    cfg["phase_transition"]["families"] = ["gauss", "nope"]
-    check(cfg, r"config key 'phase_transition\.families\[1\]'.*unknown family 'nope'")
 
 
 def test_unknown_solver(tmp_path):
@@ -154,12 +148,6 @@ def test_standin_config_validates(tmp_path):
     from test_pipeline import standin_config
 
     validate_config(standin_config(tmp_path))
-
-
-def test_report_needs_figures():
-    cfg = good()
-    cfg["figures"]["enabled"] = False
-    check(cfg, r"config key 'report\.enabled'")
 
 
 def test_snakemake_refuses_bad_config_before_any_job(tmp_path):

@@ -227,6 +227,54 @@ def test_version_hashes_entry_and_the_kernels_it_uses(tmp_path):
     assert registry.solver_version(p) != v1
 
 
+def test_version_hashes_the_shared_entry_declarations(tmp_path):
+    """An entry built from greedybench.solvers (solvers/__init__.py) has that file in its version,
+    named by its installed path whether the checkout is installed editable or not."""
+    from greedybench.versioning import _hashed_name
+
+    p = write(tmp_path, "uses_shared.py", """
+        import greedybench as gb
+        from greedybench.solvers import CLASSICAL, kernel_solve
+        name = "uses_shared"
+        capabilities = CLASSICAL
+        parameters = {"n_iter": [7]}
+        solve = kernel_solve(gb.niht, parameters)
+    """)
+    shared = [f for f in source_files(p)
+              if Path(f).name == "__init__.py" and Path(f).parent == registry.builtin_dir()]
+    assert len(shared) == 1
+    root = Path(greedybench.__file__).resolve().parent.parent
+    assert _hashed_name(shared[0], root) == "greedybench/solvers/__init__.py"
+    assert load_entry(p).version == registry.solver_version(p)
+
+
+def test_kernel_solve_takes_its_defaults_from_the_parameters():
+    from greedybench.solvers import kernel_solve
+
+    calls = []
+
+    def kernel(A, y, s, **kw):
+        calls.append((s, kw))
+        return torch.zeros(y.shape[0], A.shape[-1])
+
+    A = torch.eye(3)
+    T = ProblemBatch(A=A, y=torch.ones(2, 3), m=3, N=3, s=1, meta={"T": [0, 2]})
+    plain = ProblemBatch(A=A, y=torch.ones(2, 3), m=3, N=3, s=1)
+    solve = kernel_solve(kernel, {"n_iter": [5, 9], "stop": ["support"]}, step=0.5)
+    solve(plain)
+    solve(plain, n_iter=9, step=0.25)
+    assert calls == [(1, {"n_iter": 5, "stop": "support", "step": 0.5}),
+                     (1, {"n_iter": 9, "stop": "support", "step": 0.25})]
+    with pytest.raises(TypeError, match="unexpected parameter.*tau.*takes n_iter, stop, step"):
+        solve(plain, tau=1.0)
+    oracle = kernel_solve(kernel, {}, oracle=True)
+    oracle(T)
+    oracle(plain)
+    assert calls[2][1]["weights"].tolist() == [1.0, 0.0, 1.0] and calls[3][1] == {"weights": None}
+    with pytest.raises(TypeError, match="takes none"):
+        oracle(plain, n_iter=3)
+
+
 def test_code_meaning_ignores_comments_docstrings_and_formatting():
     from greedybench.versioning import code_meaning
 

@@ -12,8 +12,6 @@ import greedybench as gb
 F64 = torch.float64
 
 
-
-
 def make_problems(B=6, m=40, N=80, s=5, sigma=1e-3, seed=0, per_problem=False, weights=False,
                   dtype=F64):
     g = torch.Generator().manual_seed(seed)
@@ -65,7 +63,9 @@ def omp_ref(A, y, n, w=None):
     return x, gap
 
 
-def iht_ref(A, y, s, step, n, w=None):
+def _threshold_ref(A, y, s, step, n, w, refit):
+    """n gradient steps, each kept on the top-s of |w * u|: with u's values (IHT) or, ``refit``,
+    the least squares on those s columns (HTP)."""
     x, gap = torch.zeros(A.shape[1], dtype=A.dtype), float("inf")
     for _ in range(n):
         u = x + step * (A.mH @ (y - A @ x))
@@ -73,20 +73,16 @@ def iht_ref(A, y, s, step, n, w=None):
         gap = min(gap, _gap(v, s))
         S = torch.topk(v, s).indices
         x = torch.zeros_like(u)
-        x[S] = u[S]
+        x[S] = _ls(A, y, S) if refit else u[S]
     return x, gap
+
+
+def iht_ref(A, y, s, step, n, w=None):
+    return _threshold_ref(A, y, s, step, n, w, refit=False)
 
 
 def htp_ref(A, y, s, step, n, w=None):
-    x, gap = torch.zeros(A.shape[1], dtype=A.dtype), float("inf")
-    for _ in range(n):
-        u = x + step * (A.mH @ (y - A @ x))
-        v = _stat(u, w)
-        gap = min(gap, _gap(v, s))
-        S = torch.topk(v, s).indices
-        x = torch.zeros_like(u)
-        x[S] = _ls(A, y, S)
-    return x, gap
+    return _threshold_ref(A, y, s, step, n, w, refit=True)
 
 
 def cosamp_ref(A, y, s, n, w=None):

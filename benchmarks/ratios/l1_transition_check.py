@@ -17,16 +17,15 @@ success = relative l2 error <= 1e-3, a fresh A every 10 trials, float64, one thr
 
 from __future__ import annotations
 
-import argparse
-import time
-
-import torch
+import sys
+from pathlib import Path
 
 import greedybench as gb
 from greedybench.analysis.l1 import rho_weak
 from greedybench.analysis.transition import TransitionProtocol
-from greedybench.analysis.transition_study import locate_solver_transition
-from greedybench.storage import write_csv
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from benchmarks.ratios._transition_cli import locate, parse, transition_parser, write_outputs  # noqa: E402
 
 SOLVERS = {
     "amp": lambda A, Y, s: gb.amp(A, Y),
@@ -37,44 +36,30 @@ COLUMNS = ["solver", "N", "delta", "m", "amplitude", "rho_star", "ci_lo", "ci_hi
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--N", type=int, default=512)
+    ap = transition_parser(__doc__)
     ap.add_argument("--deltas", default="0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9")
     ap.add_argument("--solvers", default="amp,basis_pursuit")
     ap.add_argument("--amplitude", default="gaussian", choices=["gaussian", "rademacher"])
-    ap.add_argument("--threshold", type=float, default=1e-3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default=None)
-    ap.add_argument("--counts", default=None)
-    args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    args = parse(ap, argv)
     rows, counts = [], []
     print(f"{'solver':>14} {'delta':>5} {'rho*':>7} {'95% interval':>17} {'rho_W':>7} {'diff':>7} "
           f"{'trials':>6} {'s':>6}")
     for name in args.solvers.split(","):
         for d in (float(v) for v in args.deltas.split(",")):
-            t0 = time.perf_counter()
-            r = locate_solver_transition(SOLVERS[name], N=args.N, delta=d, seed=args.seed,
-                                         protocol=TransitionProtocol(), amplitude=args.amplitude,
-                                         threshold=args.threshold)
-            dt = time.perf_counter() - t0
+            r, fields = locate(SOLVERS[name], N=args.N, delta=d, seed=args.seed,
+                               protocol=TransitionProtocol(), amplitude=args.amplitude,
+                               threshold=args.threshold)
             rw = float(rho_weak(d))
-            row = {"solver": name, "N": args.N, "delta": d, "m": r.m, "amplitude": args.amplitude,
-                   "rho_star": r.rho_star, "ci_lo": r.ci_lo, "ci_hi": r.ci_hi, "rho_W": rw,
-                   "diff": r.rho_star - rw, "within_0.03": abs(r.rho_star - rw) <= 0.03,
-                   "b0": r.b0, "flag": r.flag, "s_lo": r.s_lo, "s_hi": r.s_hi,
-                   "n_trials": int(r.counts["trials"].sum()), "seconds": dt}
+            row = {"solver": name, "N": args.N, "delta": d, "amplitude": args.amplitude, **fields,
+                   "rho_W": rw, "diff": r.rho_star - rw, "within_0.03": abs(r.rho_star - rw) <= 0.03,
+                   "b0": r.b0}
             rows.append(row)
             for c in r.counts.to_dict("records"):
                 counts.append({"solver": name, "N": args.N, "delta": d, "m": r.m, **c})
             print(f"{name:>14} {d:5.2f} {r.rho_star:7.4f} [{r.ci_lo:7.4f}, {r.ci_hi:7.4f}] {rw:7.4f} "
-                  f"{r.rho_star - rw:+7.4f} {row['n_trials']:6d} {dt:5.0f}s", flush=True)
-    if args.out:
-        write_csv(args.out, COLUMNS, rows)
-    if args.counts:
-        write_csv(args.counts, ["solver", "N", "delta", "m", "s", "rho", "successes", "trials",
-                                "stage"], counts)
+                  f"{r.rho_star - rw:+7.4f} {row['n_trials']:6d} {row['seconds']:5.0f}s", flush=True)
+    write_outputs(args, COLUMNS, rows, ["solver", "N", "delta", "m", "s", "rho", "successes", "trials",
+                                        "stage"], counts)
     bad = [r for r in rows if r["delta"] >= 0.1 and not r["within_0.03"]]
     print(f"{len(rows) - len(bad)}/{len(rows)} within +-0.03 of rho_W")
     return 0 if not bad else 1

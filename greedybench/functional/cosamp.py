@@ -11,6 +11,7 @@ import torch
 
 from .._validation import check_bool, check_option
 from ._linalg import rmatvec
+from ._docs import FRAGMENTS, shared_doc
 from ._scale import pow2_scale, unscale
 from ._select import (Path, SupportLS, freeze, merge, prune, scatter_values, scores, sq_norm,
                       support_mask, validate)
@@ -21,6 +22,18 @@ __all__ = ["cosamp", "subspace_pursuit", "STOP_RULES"]
 STOP_RULES = ("support", "residual")
 
 
+def _parameters_doc(stops: str) -> str:
+    """The Parameters section of both solvers (they take the same arguments; ``stops``: the
+    stopping rules, the default first)."""
+    return "\n".join([FRAGMENTS["problem"], """\
+n_iter : int
+    Maximum number of iterations, >= 1.
+stop : {%s}
+    Stopping rule (see above); the measured phase transition depends on it.""" % stops,
+                      FRAGMENTS["weights"], FRAGMENTS["path_returns"]])
+
+
+@shared_doc(parameters=_parameters_doc('"support", "residual"'))
 def cosamp(A, y, s, *, n_iter, stop="support", weights=None, return_path=False):
     r"""Compressive Sampling Matching Pursuit (Needell & Tropp 2009) for a batch of problems.
 
@@ -39,23 +52,7 @@ def cosamp(A, y, s, *, n_iter, stop="support", weights=None, return_path=False):
 
     Parameters
     ----------
-    A : Tensor (m, N) or (B, m, N)
-        Sensing matrix, shared or one per problem; float32/float64, real or complex.
-    y : Tensor (B, m)
-    s : int
-        Sparsity, 1 <= s <= min(m, N).
-    n_iter : int
-        Maximum number of iterations, >= 1.
-    stop : {"support", "residual"}
-        Stopping rule (see above); the measured phase transition depends on it.
-    weights : None or Tensor (N,) or (B, N)
-        Selection weights (statistic |w * u|; weight 0 forbids an index).
-    return_path : bool
-        If True return all iterates, shape (B, n_iter + 1, N), iterate 0 = 0.
-
-    Returns
-    -------
-    x : Tensor (B, N), or the path (B, n_iter + 1, N).
+    %(parameters)s
 
     Notes
     -----
@@ -74,58 +71,10 @@ def cosamp(A, y, s, *, n_iter, stop="support", weights=None, return_path=False):
     D. Needell and J. A. Tropp, "CoSaMP: Iterative signal recovery from incomplete and
     inaccurate samples", Appl. Comput. Harmon. Anal. 26(3), 2009.
     """
-    A, y, s, n_iter, w = validate("cosamp", A, y, s, n_iter, weights)
-    stop = check_option("stop", stop, STOP_RULES, caller="cosamp")
-    return_path = check_bool("return_path", return_path, caller="cosamp")
-    c = pow2_scale(y)
-    return unscale(_cosamp(A, y / c.to(y.dtype), s, n_iter, w, return_path, stop=stop), c)
+    return _checked("cosamp", A, y, s, n_iter, stop, weights, return_path, grow=2, refit=False)
 
 
-def _merge_solve(ls, r, supp, s, k_new, k, w):
-    """Shared CoSaMP / SP step: merge, least squares on the merged set, prune to s.
-
-    Returns idx_s, valid_s, z_s (B, s): the kept columns, their validity and LS coefficients.
-    """
-    idx, valid = merge(scores(rmatvec(ls.A, r), w), k_new, supp, k, w)
-    z = ls.solve(idx, valid)
-    _, idx_s, valid_s, z_s = prune(z, idx, valid, s, w)
-    return idx_s, valid_s, z_s
-
-
-def _cosamp(A, y, s, n_iter, w, return_path, rtol=1e-12, stop="support"):
-    """CoSaMP kernel; trusts its input."""
-    B, m, N = y.shape[0], A.shape[-2], A.shape[-1]
-    k = min(3 * s, m, N)
-    ls = SupportLS(A, y, k)
-    x = y.new_zeros(B, N)
-    r = y
-    rn = sq_norm(y)
-    tol2 = (rtol ** 2) * rn
-    supp = torch.zeros(B, N, dtype=torch.bool, device=y.device)
-    active = torch.ones(B, dtype=torch.bool, device=y.device)
-    path = Path(x, n_iter, return_path)
-    for _ in range(n_iter):
-        idx_s, valid_s, z_s = _merge_solve(ls, r, supp, s, min(2 * s, N), k, w)
-        z_s = z_s * valid_s
-        new_supp = support_mask(idx_s, N, valid_s)
-        r_new = ls.residual(idx_s, z_s)
-        rn_new = sq_norm(r_new)
-        if stop == "residual":
-            active = active & (rn_new < rn)
-            go = active
-        else:
-            go = active & (new_supp != supp).any(-1)
-        x = freeze(active, scatter_values(z_s, idx_s, N), x)
-        r = freeze(active, r_new, r)
-        rn = freeze(active, rn_new, rn)
-        supp = freeze(active, new_supp, supp)
-        active = go & (rn > tol2)
-        path.record(x)
-        if not bool(active.any()):
-            break
-    return path.finish(x)
-
-
+@shared_doc(parameters=_parameters_doc('"residual", "support"'))
 def subspace_pursuit(A, y, s, *, n_iter, stop="residual", weights=None, return_path=False):
     r"""Subspace Pursuit (Dai & Milenkovic 2009) for a batch of problems.
 
@@ -143,23 +92,7 @@ def subspace_pursuit(A, y, s, *, n_iter, stop="residual", weights=None, return_p
 
     Parameters
     ----------
-    A : Tensor (m, N) or (B, m, N)
-        Sensing matrix, shared or one per problem; float32/float64, real or complex.
-    y : Tensor (B, m)
-    s : int
-        Sparsity, 1 <= s <= min(m, N).
-    n_iter : int
-        Maximum number of iterations, >= 1.
-    stop : {"residual", "support"}
-        Stopping rule (see above); the measured phase transition depends on it.
-    weights : None or Tensor (N,) or (B, N)
-        Selection weights (statistic |w * u|; weight 0 forbids an index).
-    return_path : bool
-        If True return all iterates, shape (B, n_iter + 1, N), iterate 0 = 0.
-
-    Returns
-    -------
-    x : Tensor (B, N), or the path (B, n_iter + 1, N).
+    %(parameters)s
 
     Notes
     -----
@@ -173,17 +106,41 @@ def subspace_pursuit(A, y, s, *, n_iter, stop="residual", weights=None, return_p
     W. Dai and O. Milenkovic, "Subspace pursuit for compressive sensing signal reconstruction",
     IEEE Trans. Inf. Theory 55(5), 2009.
     """
-    A, y, s, n_iter, w = validate("subspace_pursuit", A, y, s, n_iter, weights)
-    stop = check_option("stop", stop, STOP_RULES, caller="subspace_pursuit")
-    return_path = check_bool("return_path", return_path, caller="subspace_pursuit")
+    return _checked("subspace_pursuit", A, y, s, n_iter, stop, weights, return_path, grow=1, refit=True)
+
+
+def _checked(caller, A, y, s, n_iter, stop, weights, return_path, *, grow, refit):
+    """The public boundary of both: validate, rescale y by a power of two, run :func:`_pursuit`."""
+    A, y, s, n_iter, w = validate(caller, A, y, s, n_iter, weights)
+    stop = check_option("stop", stop, STOP_RULES, caller=caller)
+    return_path = check_bool("return_path", return_path, caller=caller)
     c = pow2_scale(y)
-    return unscale(_subspace_pursuit(A, y / c.to(y.dtype), s, n_iter, w, return_path, stop=stop), c)
+    return unscale(_pursuit(A, y / c.to(y.dtype), s, n_iter, w, return_path, grow=grow, refit=refit,
+                            stop=stop), c)
 
 
-def _subspace_pursuit(A, y, s, n_iter, w, return_path, rtol=1e-12, stop="residual"):
-    """Subspace Pursuit kernel; trusts its input."""
+def _merge_solve(ls, r, supp, s, k_new, k, w):
+    """Shared CoSaMP / SP step: merge, least squares on the merged set, prune to s.
+
+    Returns idx_s, valid_s, z_s (B, s): the kept columns, their validity and LS coefficients.
+    """
+    idx, valid = merge(scores(rmatvec(ls.A, r), w), k_new, supp, k, w)
+    z = ls.solve(idx, valid)
+    _, idx_s, valid_s, z_s = prune(z, idx, valid, s, w)
+    return idx_s, valid_s, z_s
+
+
+def _pursuit(A, y, s, n_iter, w, return_path, *, grow, refit, stop, rtol=1e-12):
+    """CoSaMP / SP kernel; trusts its input.
+
+    Each iteration merges the top ``grow * s`` of |w * A^H r| with the support (in
+    min((grow + 1) s, m, N) slots), solves least squares on the merged set and prunes to s; the
+    kept s columns then get a second least squares (``refit``: SP, grow 1) or keep their merged
+    coefficients (CoSaMP, grow 2). ``stop`` as in :func:`cosamp`.
+    """
     B, m, N = y.shape[0], A.shape[-2], A.shape[-1]
-    k = min(2 * s, m, N)
+    k = min((grow + 1) * s, m, N)
+    k_new = min(grow * s, N)
     ls = SupportLS(A, y, k)
     x = y.new_zeros(B, N)
     r = y
@@ -193,11 +150,11 @@ def _subspace_pursuit(A, y, s, n_iter, w, return_path, rtol=1e-12, stop="residua
     active = torch.ones(B, dtype=torch.bool, device=y.device)
     path = Path(x, n_iter, return_path)
     for _ in range(n_iter):
-        idx_s, valid_s, _ = _merge_solve(ls, r, supp, s, s, k, w)
-        z_s = ls.solve(idx_s, valid_s)
+        idx_s, valid_s, z_s = _merge_solve(ls, r, supp, s, k_new, k, w)
+        z_s = ls.solve(idx_s, valid_s) if refit else z_s * valid_s
+        new_supp = support_mask(idx_s, N, valid_s)
         r_new = ls.residual(idx_s, z_s)
         rn_new = sq_norm(r_new)
-        new_supp = support_mask(idx_s, N, valid_s)
         if stop == "residual":
             active = active & (rn_new < rn)
             go = active

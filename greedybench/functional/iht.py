@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from .._validation import check_bool, check_positive
+from ._docs import shared_doc
 from ._linalg import (check_converged, matvec_support, residual, rmatvec, rmatvec_out,
                       scatter_support)
 from ._select import (Path, Workspace, freeze, hard_threshold, select, sq_norm_ratio,
@@ -18,7 +19,12 @@ from ._select import (Path, Workspace, freeze, hard_threshold, select, sq_norm_r
 
 __all__ = ["iht", "niht"]
 
+_N_ITER_DOC = """\
+n_iter : int
+    Number of iterations (no stopping rule), >= 1."""
 
+
+@shared_doc(n_iter=_N_ITER_DOC)
 def iht(A, y, s, *, step, n_iter, weights=None, return_path=False):
     r"""Iterative Hard Thresholding with a fixed step, for a batch of problems.
 
@@ -31,27 +37,15 @@ def iht(A, y, s, *, step, n_iter, weights=None, return_path=False):
 
     Parameters
     ----------
-    A : Tensor (m, N) or (B, m, N)
-        Sensing matrix, shared by the batch or one per problem. float32/float64, real or complex.
-    y : Tensor (B, m)
-        Measurements.
-    s : int
-        Sparsity, 1 <= s <= min(m, N).
+    %(problem)s
     step : float or 0-dim real Tensor
         Fixed step size > 0 (a tensor stays in the autograd graph). Convergence is guaranteed
         for step < 1 / ||A||_2^2 (Blumensath & Davies 2009); with unit-norm columns larger steps
         (e.g. 0.65, Maleki & Donoho 2010) usually work and converge much faster, but can diverge
         when s / m is large.
-    n_iter : int
-        Number of iterations (no stopping rule), >= 1.
-    weights : None or Tensor (N,) or (B, N)
-        Selection weights, multiplying the statistic only (|weights| is used).
-    return_path : bool
-        If True return only the path: all iterates, shape (B, n_iter + 1, N), iterate 0 = 0.
-
-    Returns
-    -------
-    x : Tensor (B, N), or the path (B, n_iter + 1, N).
+    %(n_iter)s
+    %(weights)s
+    %(path_returns)s
 
     Raises
     ------
@@ -126,6 +120,7 @@ def _iht(A, y, s, step, n_iter, w, return_path):
     return path.finish(scatter_support(vals, idx, N))
 
 
+@shared_doc(n_iter=_N_ITER_DOC)
 def niht(A, y, s, *, n_iter, weights=None, return_path=False):
     r"""Normalised Iterative Hard Thresholding (Blumensath & Davies 2010), batched.
 
@@ -137,20 +132,10 @@ def niht(A, y, s, *, n_iter, weights=None, return_path=False):
 
     Parameters
     ----------
-    A : Tensor (m, N) or (B, m, N)
-    y : Tensor (B, m)
-    s : int
-        Sparsity, 1 <= s <= min(m, N).
-    n_iter : int
-        Number of iterations (no stopping rule), >= 1.
-    weights : None or Tensor (N,) or (B, N)
-        Selection weights (statistic |w * u|; weight 0 forbids an index).
-    return_path : bool
-        If True return only the path: all iterates, shape (B, n_iter + 1, N), iterate 0 = 0.
-
-    Returns
-    -------
-    x : Tensor (B, N), or the path (B, n_iter + 1, N).
+    %(problem)s
+    %(n_iter)s
+    %(weights)s
+    %(path_returns)s
 
     Notes
     -----

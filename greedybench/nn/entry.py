@@ -1,6 +1,8 @@
 """Glue for the trained solver entries (solvers/omp_net.py, iht_net.py, lista.py, alista.py,
 pudle_ista.py): build a model from a ProblemBatch, train it with ``greedybench.train.train`` and
-apply a trained state to new problems. Keeps the entry files declaration-only.
+apply a trained state to new problems (:func:`train_entry`, :func:`solve_entry`; the whole
+``train`` and ``solve`` of the nets built as ``net(A, n_layers, lam=lam)``:
+:func:`unfolded_ista_entry`). Keeps the entry files declaration-only.
 
 A trained state is a plain dict (``torch.load(weights_only=True)`` loads it):
 ``{"model": <class name>, "config": <JSON-able constructor kwargs + TrainConfig>, "state_dict":
@@ -110,3 +112,27 @@ def solve_entry(make_model: Callable, model_kwargs: dict, problem, state: Option
         load_model(model, sd)
     Y = problem.y.to(A.dtype) if A.is_complex() else problem.y
     return predict(model, Y)
+
+
+def unfolded_ista_entry(net: Callable, name: str, *, lr: float):
+    """``(train, solve)`` of the entry ``name`` whose net is ``net(A, n_layers, lam=lam)`` (LISTA,
+    LISTA-CP: initialised from ISTA(lam)), trained with Adam at ``lr`` unless ``train_options``
+    say otherwise. Both take ``n_layers`` (default 16) and ``lam`` (default 0.1); ``solve`` with a
+    trained ``state`` rebuilds the net from the state's config."""
+
+    def model(A, *, n_layers=16, lam=0.1):
+        return net(A, n_layers, lam=lam)
+
+    def train(train_batch, val_batch, *, seed, progress=True, n_layers=16, lam=0.1, out_dir=None,
+              **train_options):
+        """Returns the trained state (plain dict); train_options are TrainConfig fields."""
+        opts = {"optimizer": "adam", "lr": lr, **train_options}
+        return train_entry(model, {"n_layers": n_layers, "lam": lam}, train_batch, val_batch, seed=seed,
+                           progress=progress, out_dir=out_dir, caller=name, **opts)
+
+    def solve(problem, state=None, n_layers=16, lam=0.1, **params):
+        """x_hat (B, N) of the trained net (``state``) or of the untrained one (ISTA(lam))."""
+        kw = {} if state is not None else {"n_layers": n_layers, "lam": lam}
+        return solve_entry(model, kw, problem, state, caller=name)
+
+    return train, solve

@@ -177,7 +177,24 @@ class LISTA(nn.Module):
         return f"m={m}, N={N}, n_layers={self.n_layers}, tied={self.tied}, lam={self.lam:g}, dtype={self.A.dtype}"
 
 
-class LISTACP(nn.Module):
+class _Unfolded(nn.Module):
+    """Shared forward of the nets whose layer k maps (x_k, y) to x_{k+1} (:meth:`layer`), from
+    x_0 = 0; holds the operator ``A`` (m, N) as a buffer and ``n_layers``."""
+
+    def layer(self, x: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, y: torch.Tensor, return_path: bool = False) -> torch.Tensor:
+        y = y.to(self.A.dtype)
+        x = y.new_zeros(y.shape[0], self.A.shape[1])
+        path = []
+        for k in range(self.n_layers):
+            x = self.layer(x, y, k)
+            path.append(x)
+        return torch.stack(path, 1) if return_path else x
+
+
+class LISTACP(_Unfolded):
     """LISTA-CP: x_{k+1} = eta_{theta_k}(x_k + W_k^H (y - A x_k)), k = 0..K-1, x_0 = 0.
 
     Parameters (trained): W (K, m, N) per layer (one (1, m, N) if ``tied``) and theta (K,) (or
@@ -203,15 +220,9 @@ class LISTACP(nn.Module):
         self.W = nn.Parameter((A / L).unsqueeze(0).repeat(n_W, 1, 1))
         self.theta = nn.Parameter(torch.full((n_W,), self.lam / L, dtype=A.real.dtype))
 
-    def forward(self, y: torch.Tensor, return_path: bool = False) -> torch.Tensor:
-        y = y.to(self.A.dtype)
-        x = y.new_zeros(y.shape[0], self.A.shape[1])
-        path = []
-        for k in range(self.n_layers):
-            i = 0 if self.tied else k
-            x = _shrink(x + rmatvec(self.W[i], y - matvec(self.A, x)), self.theta[i], self.support_selection, k)
-            path.append(x)
-        return torch.stack(path, 1) if return_path else x
+    def layer(self, x: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
+        i = 0 if self.tied else k
+        return _shrink(x + rmatvec(self.W[i], y - matvec(self.A, x)), self.theta[i], self.support_selection, k)
 
     def extra_repr(self) -> str:
         m, N = self.A.shape
@@ -228,7 +239,7 @@ class LISTACPSS(LISTACP):
         super().__init__(A, n_layers, lam=lam, tied=tied, support_selection=support_selection)
 
 
-class ALISTA(nn.Module):
+class ALISTA(_Unfolded):
     """ALISTA: x_{k+1} = eta^{ss}_{theta_k}(x_k - gamma_k W~^H (A x_k - y)), x_0 = 0.
 
     Only gamma (K,) and theta (K,) are trained; A and W~ (``alista_weight_matrix(A)``, or ``W`` if
@@ -263,15 +274,9 @@ class ALISTA(nn.Module):
         self.theta = nn.Parameter(torch.full((self.n_layers,), float(theta0), dtype=rdt))
         self.support_selection = _check_support_selection(support_selection, caller)
 
-    def forward(self, y: torch.Tensor, return_path: bool = False) -> torch.Tensor:
-        y = y.to(self.A.dtype)
-        x = y.new_zeros(y.shape[0], self.A.shape[1])
-        path = []
-        for k in range(self.n_layers):
-            v = x - self.gamma[k] * rmatvec(self.W, matvec(self.A, x) - y)
-            x = _shrink(v, self.theta[k], self.support_selection, k)
-            path.append(x)
-        return torch.stack(path, 1) if return_path else x
+    def layer(self, x: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
+        v = x - self.gamma[k] * rmatvec(self.W, matvec(self.A, x) - y)
+        return _shrink(v, self.theta[k], self.support_selection, k)
 
     def extra_repr(self) -> str:
         m, N = self.A.shape

@@ -76,9 +76,11 @@ def draw_cells(rows: Sequence[Dict[str, str]], solvers: Sequence[str], per_varia
     proportional to the solver's disagreement with the other solvers' median success count in
     that cell plus :data:`DISAGREEMENT_FLOOR` (a function of ``seed`` and the rows only)."""
     cells: Dict[tuple, Dict[str, int]] = {}
+    trials: Dict[tuple, int] = {}
     for r in rows:
         if r.get("status") in ("ok", "error") and r.get("s") not in ("", None):
             cells.setdefault(_key(r), {})[r["solver"]] = int(float(r["n_success"] or 0))
+            trials[_key(r)] = max(trials.get(_key(r), 1), int(float(r["n_trials"] or 1)))
     keys = sorted(cells)
     out = {}
     for i, solver in enumerate(sorted(solvers)):
@@ -89,8 +91,7 @@ def draw_cells(rows: Sequence[Dict[str, str]], solvers: Sequence[str], per_varia
         w = []
         for k in own:
             others = [v for s, v in cells[k].items() if s != solver]
-            n = max(1, max(cells[k].values()), *(others or [1]))
-            d = abs(cells[k][solver] - statistics.median(others)) / n if others else 0.0
+            d = abs(cells[k][solver] - statistics.median(others)) / trials[k] if others else 0.0
             w.append(d + DISAGREEMENT_FLOOR)
         p = np.asarray(w) / np.sum(w)
         rng = np.random.default_rng([int(seed), i, int(hashlib.sha256(solver.encode()).hexdigest()[:8], 16)])

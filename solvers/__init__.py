@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Callable, Dict, Optional
 
-__all__ = ["CLASSICAL", "SOFT", "TRAINED", "IHT_STEP", "IHT_ITERS", "PATI_1993", "BLUMENSATH_DAVIES_2009",
-           "ORACLE_WEIGHTS", "kernel_solve"]
+__all__ = ["CLASSICAL", "SOFT", "TRAINED", "PEER", "IHT_STEP", "IHT_ITERS", "PATI_1993",
+           "BLUMENSATH_DAVIES_2009", "ORACLE_WEIGHTS", "BATCH_OMP", "kernel_solve", "per_matrix"]
 
 # capability sets (``registry.CAPABILITY_KEYS``); the registry copies an entry's dict
 #: classical solvers: not differentiable, no training; complex data and GPUs
@@ -23,6 +23,8 @@ CLASSICAL = {"differentiable": False, "trained": False, "complex": True, "gpu": 
 SOFT = {"differentiable": True, "trained": False, "complex": True, "gpu": True}
 #: trained unrolled nets: differentiable, with ``train``
 TRAINED = {"differentiable": True, "trained": True, "complex": True, "gpu": True}
+#: other projects' implementations wrapped for comparison (real data, their own CPU code)
+PEER = {"differentiable": False, "trained": False, "complex": False, "gpu": False}
 
 #: the ``iht`` entry's step and iteration count, shared by the entries compared with it
 #: (``iht_oracle``, ``soft_iht``): Maleki & Donoho's tuned step for unit-norm columns
@@ -33,6 +35,7 @@ IHT_ITERS = 300
 PATI_1993 = "Pati, Rezaiifar & Krishnaprasad (1993)"
 BLUMENSATH_DAVIES_2009 = "Blumensath & Davies (2009), Iterative hard thresholding for compressed sensing"
 ORACLE_WEIGHTS = "Mohammad-Taheri, Colbrook & Brugiapaglia (2025), oracle weights"
+BATCH_OMP = "Rubinstein, Zibulevsky & Elad (2008), Batch-OMP"
 
 
 def kernel_solve(kernel: Callable, parameters: Optional[Dict[str, list]] = None, *, oracle: bool = False,
@@ -61,3 +64,20 @@ def kernel_solve(kernel: Callable, parameters: Optional[Dict[str, list]] = None,
         return kernel(problem.A, problem.y, problem.s, **kw)
 
     return solve
+
+
+def per_matrix(problem, solve_one: Callable, *, to_numpy: bool = True):
+    """Run a peer's solver ``solve_one(A, Y) -> X`` (``A`` ``(m, N)``, ``Y`` ``(b, m)``, ``X``
+    ``(b, N)``) once for a shared A (``b = B``) or once per problem (``b = 1``), and return x
+    ``(B, N)`` as a tensor in the problem's dtype and device. With ``to_numpy`` A and Y are handed
+    over as float64 numpy arrays (what numpy-based packages take), else as tensors."""
+    import numpy as np
+    import torch
+
+    A, Y = problem.A, problem.y
+    if to_numpy:
+        A, Y = A.detach().cpu().numpy().astype(np.float64), Y.detach().cpu().numpy().astype(np.float64)
+    pairs = [(A, Y)] if A.ndim == 2 else [(A[b], Y[b:b + 1]) for b in range(problem.B)]
+    parts = [torch.as_tensor(np.asarray(solve_one(a, y)) if to_numpy else solve_one(a, y)).reshape(y.shape[0], -1)
+             for a, y in pairs]
+    return torch.cat(parts).to(dtype=problem.y.dtype, device=problem.y.device)

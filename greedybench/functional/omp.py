@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
 import torch
 
 from .._validation import check_bool, check_int, check_positive, check_problem, real_dtype
@@ -36,6 +37,9 @@ _GRAM_MAX_N = 8192
 # ratios); accelerators: roofline estimate (limits.md 3.4).
 _GATHER_COST_CPU = ((2.5 * 2**20, 7.0), (9 * 2**20, 12.0), (float("inf"), 15.0))
 _GATHER_COST_ACCEL = 40.0
+# Cost of one multiply-add of the compiled kernel's correlation update in GEMM flops (CPU, one
+# core, measured: see _plan_compiled).
+_COMPILED_LOOP_COST = 4.0
 # Above this size of G (bytes, CPU) the Gram updates run on one worker (see _omp).
 _GRAM_SHARED_BYTES = 16 * 2**20
 
@@ -223,9 +227,12 @@ def _omp(A: torch.Tensor, y: torch.Tensor, n_iter: int, *, weights: Optional[tor
     if engine == "gram" and A.dim() == 3:
         raise ValueError("_omp: the gram engine needs a shared A of shape (m, N).")
     n = n_iter
-    k_gram = _plan(A, B, n, engine)
     eps = torch.finfo(real_dtype(dt)).eps
     use_exact_resid = tol is not None and (tol * tol < 1e4 * eps)
+    fast = _fast_kernel(A, B, n, engine, return_path)
+    if fast is not None:
+        return _omp_compiled(fast, A, y, n, weights, tol, eps, use_exact_resid)
+    k_gram = _plan(A, B, n, engine)
 
     # thread policy: GEMM-equivalent flops of the whole solve decide inline or pooled
     flops = 2.0 * B * m * N + B * (n - k_gram) * 2.0 * m * N + B * N * min(n, k_gram) ** 2 * 8
@@ -259,6 +266,51 @@ def _omp(A: torch.Tensor, y: torch.Tensor, n_iter: int, *, weights: Optional[tor
 
     par.run([task(i0, i1) for i0, i1 in ranges], workers)
     return out
+
+
+def _fast_kernel(A: torch.Tensor, B: int, n: int, engine: Optional[str], return_path: bool):
+    """The compiled per-signal kernel (``_omp_numba``) where it applies and pays, else None.
+
+    The one place that decides: a shared, real, float32/float64 A on CPU, no ``return_path``, no
+    engine forced, numba importable, and G worth building (``_plan_compiled``). Per-problem A,
+    complex dtypes, accelerators and the path keep the batched torch engines."""
+    if (engine is not None or return_path or A.dim() != 2 or A.device.type != "cpu"
+            or A.dtype not in (torch.float32, torch.float64)):
+        return None
+    kernel = _compiled()
+    if kernel is None or not _plan_compiled(A.shape[0], A.shape[1], B, n):
+        return None
+    return kernel
+
+
+_COMPILED: object = False   # not looked up yet; None: numba missing
+
+
+def _compiled():
+    """``_omp_numba.omp_gram_block``, or None where numba is not installed.
+
+    Imported on first use, not with greedybench: importing numba takes about a second."""
+    global _COMPILED
+    if _COMPILED is False:
+        try:
+            from ._omp_numba import omp_gram_block
+        except ImportError:
+            omp_gram_block = None
+        _COMPILED = omp_gram_block
+    return _COMPILED
+
+
+def _plan_compiled(m: int, N: int, B: int, n: int) -> bool:
+    """Whether the compiled Gram kernel beats the batched residual engine (GEMM-flop units).
+
+    With G: about 1.25 m N^2 to build it, then B c_c N n^2 for the per-signal correlation
+    updates (c_c = ``_COMPILED_LOOP_COST`` GEMM flops per multiply-add, measured). Without:
+    2 B m N per iteration for A^T r. alpha0 = A^T y is common to both."""
+    if N > _GRAM_MAX_N:
+        return False
+    with_g = 1.25 * m * N * N + B * _COMPILED_LOOP_COST * N * n * n
+    without = B * 2.0 * m * N * (n - 1)
+    return with_g < without
 
 
 class _Shared:
@@ -363,6 +415,43 @@ def _omp_block(ctx: _Shared, A: torch.Tensor, y: torch.Tensor, wabs: Optional[to
     if k_done < n:
         hist[:, k_done + 1:] = coef.unsqueeze(1)
     out.scatter_add_(2, sel.unsqueeze(1).expand(B, n + 1, n), hist.neg_())
+
+
+def _omp_compiled(kernel, A, y, n, weights, tol, eps, exact_resid):
+    """Shared real A on CPU: G once, then blocks of the batch through the compiled kernel, on the
+    pool of single-threaded workers (``_omp_parallel``); x (B, N)."""
+    A, y = A.detach(), y.detach()                    # no_grad is per thread: the workers see none
+    B, m = y.shape
+    N = A.shape[1]
+    dt = A.dtype
+    flops = 2.0 * B * m * N + 2.0 * m * N * N + _COMPILED_LOOP_COST * B * N * n * n
+    workers = par.workers_for(flops, A.device)
+    G = par.gram_t(A, workers).numpy()               # symmetric (mirrored upper triangle)
+    out = torch.zeros(B, N, dtype=dt)
+    outn = out.numpy()
+    At = A.mT.contiguous().numpy() if exact_resid else np.zeros((N, 0), dtype=G.dtype)
+    if weights is None:
+        wabs = np.zeros((0, N), dtype=G.dtype)
+    else:
+        wabs = weights.abs().to(dt).reshape(-1, N).contiguous().numpy()
+    ranges = par.blocks(B, par.block_size(B, N, A.element_size()), workers)
+
+    def task(i0, i1):
+        def f():
+            yb = y[i0:i1].contiguous()
+            alpha0 = (yb @ A).numpy()                 # (b, N), one GEMM per block
+            if tol is not None:
+                yn2 = yb.square().sum(-1)
+                ynorm2, thr2 = yn2.numpy(), ((tol * tol) * yn2).numpy()
+            else:
+                ynorm2 = thr2 = np.zeros(i1 - i0, dtype=G.dtype)
+            wb = wabs[i0:i1] if wabs.shape[0] > 1 else wabs
+            kernel(G, alpha0, wb, yb.numpy(), At, ynorm2, thr2, n, eps, _DEP_FACTOR,
+                   tol is not None, exact_resid, outn[i0:i1])
+        return f
+
+    par.run([task(i0, i1) for i0, i1 in ranges], workers)
+    return out
 
 
 def _abs2(t: torch.Tensor) -> torch.Tensor:

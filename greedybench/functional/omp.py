@@ -38,8 +38,8 @@ _GRAM_MAX_N = 8192
 _GATHER_COST_CPU = ((2.5 * 2**20, 7.0), (9 * 2**20, 12.0), (float("inf"), 15.0))
 _GATHER_COST_ACCEL = 40.0
 # Cost of one multiply-add of the compiled kernel's correlation update in GEMM flops (CPU, one
-# core, measured: see _plan_compiled).
-_COMPILED_LOOP_COST = 4.0
+# core, measured: 6-7 GFLOP/s in the update against 22 GFLOP/s float64 GEMM on a loaded 2-core VM).
+_COMPILED_LOOP_COST = 8.0
 # Above this size of G (bytes, CPU) the Gram updates run on one worker (see _omp).
 _GRAM_SHARED_BYTES = 16 * 2**20
 
@@ -303,12 +303,12 @@ def _compiled():
 def _plan_compiled(m: int, N: int, B: int, n: int) -> bool:
     """Whether the compiled Gram kernel beats the batched residual engine (GEMM-flop units).
 
-    With G: about 1.25 m N^2 to build it, then B c_c N n^2 for the per-signal correlation
-    updates (c_c = ``_COMPILED_LOOP_COST`` GEMM flops per multiply-add, measured). Without:
-    2 B m N per iteration for A^T r. alpha0 = A^T y is common to both."""
+    With G: about 1.25 m N^2 to build it, then N n^2 / 2 multiply-adds per signal for the
+    correlation updates at c_c = ``_COMPILED_LOOP_COST`` GEMM flops each. Without: the torch
+    residual engine's 2 B m N per iteration for A^T r. alpha0 = A^T y is common to both."""
     if N > _GRAM_MAX_N:
         return False
-    with_g = 1.25 * m * N * N + B * _COMPILED_LOOP_COST * N * n * n
+    with_g = 1.25 * m * N * N + B * _COMPILED_LOOP_COST * N * n * n / 2
     without = B * 2.0 * m * N * (n - 1)
     return with_g < without
 
@@ -424,7 +424,7 @@ def _omp_compiled(kernel, A, y, n, weights, tol, eps, exact_resid):
     B, m = y.shape
     N = A.shape[1]
     dt = A.dtype
-    flops = 2.0 * B * m * N + 2.0 * m * N * N + _COMPILED_LOOP_COST * B * N * n * n
+    flops = 2.0 * B * m * N + 2.0 * m * N * N + _COMPILED_LOOP_COST * B * N * n * n / 2
     workers = par.workers_for(flops, A.device)
     G = par.gram_t(A, workers).numpy()               # symmetric (mirrored upper triangle)
     out = torch.zeros(B, N, dtype=dt)

@@ -163,7 +163,13 @@ def test_plan_compiled_follows_its_cost_model():
         assert omp_mod._plan_compiled(m, N, B, n)               # the four benchmark settings
     assert not omp_mod._plan_compiled(64, 4096, 4, 8)           # G would dominate
     assert not omp_mod._plan_compiled(64, 9000, 10**6, 8)       # N above the Gram limit
+    assert not omp_mod._plan_compiled(48, 160, 40, 12)          # too small to pay numba's import
     m, N, n = 100, 400, 20
+    B = next(B for B in range(1, 10**6) if omp_mod._plan_compiled(m, N, B, n))
+    without = B * 2.0 * m * N * (n - 1)
+    assert 1.25 * m * N * N + B * c * N * n * n / 2 < without
+    assert without >= omp_mod._COMPILED_MIN_FLOPS > without - 2.0 * m * N * (n - 1)
+    m, N, n = 64, 8192, 2                                       # G binds before the minimum
     B = next(B for B in range(1, 10**6) if omp_mod._plan_compiled(m, N, B, n))
     assert 1.25 * m * N * N + B * c * N * n * n / 2 < B * 2.0 * m * N * (n - 1)
     assert not 1.25 * m * N * N + (B - 1) * c * N * n * n / 2 < (B - 1) * 2.0 * m * N * (n - 1)

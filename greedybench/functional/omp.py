@@ -40,6 +40,10 @@ _GATHER_COST_ACCEL = 40.0
 # Cost of one multiply-add of the compiled kernel's correlation update in GEMM flops (CPU, one
 # core, measured: 6-7 GFLOP/s in the update against 22 GFLOP/s float64 GEMM on a loaded 2-core VM).
 _COMPILED_LOOP_COST = 8.0
+# Smallest solve (residual-engine GEMM flops, ~0.1-0.3 s on one core) given to the compiled kernel:
+# its first use in a process imports numba and loads the cached machine code (1-2 s measured),
+# which small solves (tests, pipeline jobs over small problems) would not win back.
+_COMPILED_MIN_FLOPS = 5e9
 # Above this size of G (bytes, CPU) the Gram updates run on one worker (see _omp).
 _GRAM_SHARED_BYTES = 16 * 2**20
 
@@ -305,12 +309,13 @@ def _plan_compiled(m: int, N: int, B: int, n: int) -> bool:
 
     With G: about 1.25 m N^2 to build it, then N n^2 / 2 multiply-adds per signal for the
     correlation updates at c_c = ``_COMPILED_LOOP_COST`` GEMM flops each. Without: the torch
-    residual engine's 2 B m N per iteration for A^T r. alpha0 = A^T y is common to both."""
+    residual engine's 2 B m N per iteration for A^T r. alpha0 = A^T y is common to both. Solves
+    below ``_COMPILED_MIN_FLOPS`` stay on the torch engines (numba's one-off import cost)."""
     if N > _GRAM_MAX_N:
         return False
     with_g = 1.25 * m * N * N + B * _COMPILED_LOOP_COST * N * n * n / 2
     without = B * 2.0 * m * N * (n - 1)
-    return with_g < without
+    return without >= _COMPILED_MIN_FLOPS and with_g < without
 
 
 class _Shared:

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import greedybench as gb
+from greedybench.functional import _omp_compiled as comp
 from greedybench.functional import _omp_parallel as par
 
 omp_mod = sys.modules["greedybench.functional.omp"]
@@ -42,17 +43,17 @@ class Spy:
 
 @pytest.fixture
 def spy(monkeypatch):
-    kernel = omp_mod._compiled()
+    kernel = comp.kernel()
     assert kernel is not None, "numba is installed but greedybench's compiled OMP kernel did not import"
     s = Spy(kernel)
-    monkeypatch.setattr(omp_mod, "_COMPILED", s)
+    monkeypatch.setattr(comp, "_KERNEL", s)
     return s
 
 
 def torch_engines(monkeypatch, f):
     """f() with the compiled kernel unavailable (as without numba)."""
     with monkeypatch.context() as mp:
-        mp.setattr(omp_mod, "_COMPILED", None)
+        mp.setattr(comp, "_KERNEL", None)
         return f()
 
 
@@ -71,7 +72,7 @@ def test_compiled_equals_torch_engines_and_sklearn(case, spy, monkeypatch):
         kw["tol"] = 0.05
     elif case == "tol_exact":
         kw["tol"] = 1e-9                                            # r formed explicitly
-    monkeypatch.setattr(omp_mod, "_plan_compiled", lambda m, N, B, n: True)
+    monkeypatch.setattr(comp, "plan", lambda m, N, B, n: True)
     x = gb.omp(A, Y, s, **kw)
     assert spy.signals == B
     ref = torch_engines(monkeypatch, lambda: gb.omp(A, Y, s, **kw))
@@ -97,7 +98,7 @@ def test_compiled_float32_and_degenerate_signals(spy, monkeypatch):
     A[:, 1] = A[:, 0]
     Y[0] = 0.0
     Y[1] = 3.0 * A[:, 0]
-    monkeypatch.setattr(omp_mod, "_plan_compiled", lambda m, N, B, n: True)
+    monkeypatch.setattr(comp, "plan", lambda m, N, B, n: True)
     for dt, atol in ((torch.float64, 1e-12), (torch.float32, 1e-4)):
         x = gb.omp(A.to(dt), Y.to(dt), s)
         ref = torch_engines(monkeypatch, lambda: gb.omp(A.to(dt), Y.to(dt), s))
@@ -112,7 +113,7 @@ def test_compiled_on_worker_threads_equals_one_thread(spy, monkeypatch):
     m, N, s, B = 40, 120, 10, 300
     A, Y = problem(m, N, s, B, seed=21, noise=1e-3)
     W = torch.rand(B, N, generator=torch.Generator().manual_seed(22), dtype=torch.float64) + 0.5
-    monkeypatch.setattr(omp_mod, "_plan_compiled", lambda m, N, B, n: True)
+    monkeypatch.setattr(comp, "plan", lambda m, N, B, n: True)
     threads = torch.get_num_threads()
     try:
         ref = [gb.omp(A, Y, s, weights=W), gb.omp(A, Y, s, tol=0.05)]
@@ -130,7 +131,7 @@ def test_compiled_on_worker_threads_equals_one_thread(spy, monkeypatch):
 def test_dispatch_keeps_torch_engines_where_the_kernel_does_not_apply(spy, monkeypatch):
     m, N, s, B = 24, 64, 5, 6
     A, Y = problem(m, N, s, B, seed=31)
-    monkeypatch.setattr(omp_mod, "_plan_compiled", lambda m, N, B, n: True)
+    monkeypatch.setattr(comp, "plan", lambda m, N, B, n: True)
     gb.omp(A, Y, s, return_path=True)                               # the path
     gb.omp(A.to(torch.complex128), Y, s)                            # complex
     gb.omp(A.expand(B, m, N).contiguous(), Y, s)                    # per-problem A
@@ -143,10 +144,15 @@ def test_dispatch_keeps_torch_engines_where_the_kernel_does_not_apply(spy, monke
 def test_without_numba_omp_keeps_the_torch_engines(monkeypatch):
     """An ImportError of the kernel module (numba missing) leaves ``omp`` on the torch engines,
     still equal to scikit-learn."""
-    monkeypatch.setattr(omp_mod, "_COMPILED", False)
+    monkeypatch.setattr(comp, "_KERNEL", False)
     monkeypatch.setitem(sys.modules, "greedybench.functional._omp_numba", None)   # import fails
-    assert omp_mod._compiled() is None
+    assert comp.kernel() is None
     assert omp_mod._fast_kernel(torch.zeros(256, 512), 2000, 32, None, False) is None
+
+
+def test_no_compiled_kernel_above_the_gram_size_limit(spy):
+    assert omp_mod._fast_kernel(torch.zeros(64, 9000), 10**6, 8, None, False) is None
+    assert omp_mod._fast_kernel(torch.zeros(256, 512), 2000, 32, None, False) is spy
     A, Y = problem(64, 200, 10, 8, seed=41)
     x = gb.omp(A, Y, 10)
     for b in range(8):
@@ -157,19 +163,18 @@ def test_without_numba_omp_keeps_the_torch_engines(monkeypatch):
 
 def test_plan_compiled_follows_its_cost_model():
     """G plus N n^2 / 2 compiled multiply-adds per signal against 2 m N (n - 1) per signal."""
-    c = omp_mod._COMPILED_LOOP_COST
+    c = comp.LOOP_COST
     for m, N, B, n in [(256, 512, 2000, 32), (256, 1024, 5000, 32), (512, 2048, 5000, 64),
                        (8064, 1207, 1200, 30)]:
-        assert omp_mod._plan_compiled(m, N, B, n)               # the four benchmark settings
-    assert not omp_mod._plan_compiled(64, 4096, 4, 8)           # G would dominate
-    assert not omp_mod._plan_compiled(64, 9000, 10**6, 8)       # N above the Gram limit
-    assert not omp_mod._plan_compiled(48, 160, 40, 12)          # too small to pay numba's import
+        assert comp.plan(m, N, B, n)               # the four benchmark settings
+    assert not comp.plan(64, 4096, 4, 8)           # G would dominate
+    assert not comp.plan(48, 160, 40, 12)          # too small to pay numba's import
     m, N, n = 100, 400, 20
-    B = next(B for B in range(1, 10**6) if omp_mod._plan_compiled(m, N, B, n))
+    B = next(B for B in range(1, 10**6) if comp.plan(m, N, B, n))
     without = B * 2.0 * m * N * (n - 1)
     assert 1.25 * m * N * N + B * c * N * n * n / 2 < without
-    assert without >= omp_mod._COMPILED_MIN_FLOPS > without - 2.0 * m * N * (n - 1)
+    assert without >= comp.MIN_FLOPS > without - 2.0 * m * N * (n - 1)
     m, N, n = 64, 8192, 2                                       # G binds before the minimum
-    B = next(B for B in range(1, 10**6) if omp_mod._plan_compiled(m, N, B, n))
+    B = next(B for B in range(1, 10**6) if comp.plan(m, N, B, n))
     assert 1.25 * m * N * N + B * c * N * n * n / 2 < B * 2.0 * m * N * (n - 1)
     assert not 1.25 * m * N * N + (B - 1) * c * N * n * n / 2 < (B - 1) * 2.0 * m * N * (n - 1)

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
 import torch
 
 from .._validation import check_bool, check_int, check_positive, check_problem, real_dtype
 from ._cholesky import inverse_cholesky_row
+from . import _omp_compiled as compiled
 from . import _omp_parallel as par
 from ._linalg import combine_rows, rmatvec
 
@@ -37,13 +37,6 @@ _GRAM_MAX_N = 8192
 # ratios); accelerators: roofline estimate (limits.md 3.4).
 _GATHER_COST_CPU = ((2.5 * 2**20, 7.0), (9 * 2**20, 12.0), (float("inf"), 15.0))
 _GATHER_COST_ACCEL = 40.0
-# Cost of one multiply-add of the compiled kernel's correlation update in GEMM flops (CPU, one
-# core, measured: 6-7 GFLOP/s in the update against 22 GFLOP/s float64 GEMM on a loaded 2-core VM).
-_COMPILED_LOOP_COST = 8.0
-# Smallest solve (residual-engine GEMM flops, ~0.1-0.3 s on one core) given to the compiled kernel:
-# its first use in a process imports numba and loads the cached machine code (1-2 s measured),
-# which small solves (tests, pipeline jobs over small problems) would not win back.
-_COMPILED_MIN_FLOPS = 5e9
 # Above this size of G (bytes, CPU) the Gram updates run on one worker (see _omp).
 _GRAM_SHARED_BYTES = 16 * 2**20
 
@@ -235,7 +228,7 @@ def _omp(A: torch.Tensor, y: torch.Tensor, n_iter: int, *, weights: Optional[tor
     use_exact_resid = tol is not None and (tol * tol < 1e4 * eps)
     fast = _fast_kernel(A, B, n, engine, return_path)
     if fast is not None:
-        return _omp_compiled(fast, A, y, n, weights, tol, eps, use_exact_resid)
+        return compiled.solve(fast, A, y, n, weights, tol, eps, use_exact_resid, _DEP_FACTOR)
     k_gram = _plan(A, B, n, engine)
 
     # thread policy: GEMM-equivalent flops of the whole solve decide inline or pooled
@@ -276,46 +269,15 @@ def _fast_kernel(A: torch.Tensor, B: int, n: int, engine: Optional[str], return_
     """The compiled per-signal kernel (``_omp_numba``) where it applies and pays, else None.
 
     The one place that decides: a shared, real, float32/float64 A on CPU, no ``return_path``, no
-    engine forced, numba importable, and G worth building (``_plan_compiled``). Per-problem A,
+    engine forced, numba importable, and G worth building (``_omp_compiled.plan``). Per-problem A,
     complex dtypes, accelerators and the path keep the batched torch engines."""
     if (engine is not None or return_path or A.dim() != 2 or A.device.type != "cpu"
             or A.dtype not in (torch.float32, torch.float64)):
         return None
-    kernel = _compiled()
-    if kernel is None or not _plan_compiled(A.shape[0], A.shape[1], B, n):
+    kernel = compiled.kernel()
+    if kernel is None or A.shape[1] > _GRAM_MAX_N or not compiled.plan(A.shape[0], A.shape[1], B, n):
         return None
     return kernel
-
-
-_COMPILED: object = False   # not looked up yet; None: numba missing
-
-
-def _compiled():
-    """``_omp_numba.omp_gram_block``, or None where numba is not installed.
-
-    Imported on first use, not with greedybench: importing numba takes about a second."""
-    global _COMPILED
-    if _COMPILED is False:
-        try:
-            from ._omp_numba import omp_gram_block
-        except ImportError:
-            omp_gram_block = None
-        _COMPILED = omp_gram_block
-    return _COMPILED
-
-
-def _plan_compiled(m: int, N: int, B: int, n: int) -> bool:
-    """Whether the compiled Gram kernel beats the batched residual engine (GEMM-flop units).
-
-    With G: about 1.25 m N^2 to build it, then N n^2 / 2 multiply-adds per signal for the
-    correlation updates at c_c = ``_COMPILED_LOOP_COST`` GEMM flops each. Without: the torch
-    residual engine's 2 B m N per iteration for A^T r. alpha0 = A^T y is common to both. Solves
-    below ``_COMPILED_MIN_FLOPS`` stay on the torch engines (numba's one-off import cost)."""
-    if N > _GRAM_MAX_N:
-        return False
-    with_g = 1.25 * m * N * N + B * _COMPILED_LOOP_COST * N * n * n / 2
-    without = B * 2.0 * m * N * (n - 1)
-    return without >= _COMPILED_MIN_FLOPS and with_g < without
 
 
 class _Shared:
@@ -420,43 +382,6 @@ def _omp_block(ctx: _Shared, A: torch.Tensor, y: torch.Tensor, wabs: Optional[to
     if k_done < n:
         hist[:, k_done + 1:] = coef.unsqueeze(1)
     out.scatter_add_(2, sel.unsqueeze(1).expand(B, n + 1, n), hist.neg_())
-
-
-def _omp_compiled(kernel, A, y, n, weights, tol, eps, exact_resid):
-    """Shared real A on CPU: G once, then blocks of the batch through the compiled kernel, on the
-    pool of single-threaded workers (``_omp_parallel``); x (B, N)."""
-    A, y = A.detach(), y.detach()                    # no_grad is per thread: the workers see none
-    B, m = y.shape
-    N = A.shape[1]
-    dt = A.dtype
-    flops = 2.0 * B * m * N + 2.0 * m * N * N + _COMPILED_LOOP_COST * B * N * n * n / 2
-    workers = par.workers_for(flops, A.device)
-    G = par.gram_t(A, workers).numpy()               # symmetric (mirrored upper triangle)
-    out = torch.zeros(B, N, dtype=dt)
-    outn = out.numpy()
-    At = A.mT.contiguous().numpy() if exact_resid else np.zeros((N, 0), dtype=G.dtype)
-    if weights is None:
-        wabs = np.zeros((0, N), dtype=G.dtype)
-    else:
-        wabs = weights.abs().to(dt).reshape(-1, N).contiguous().numpy()
-    ranges = par.blocks(B, par.block_size(B, N, A.element_size()), workers)
-
-    def task(i0, i1):
-        def f():
-            yb = y[i0:i1].contiguous()
-            alpha0 = (yb @ A).numpy()                 # (b, N), one GEMM per block
-            if tol is not None:
-                yn2 = yb.square().sum(-1)
-                ynorm2, thr2 = yn2.numpy(), ((tol * tol) * yn2).numpy()
-            else:
-                ynorm2 = thr2 = np.zeros(i1 - i0, dtype=G.dtype)
-            wb = wabs[i0:i1] if wabs.shape[0] > 1 else wabs
-            kernel(G, alpha0, wb, yb.numpy(), At, ynorm2, thr2, n, eps, _DEP_FACTOR,
-                   tol is not None, exact_resid, outn[i0:i1])
-        return f
-
-    par.run([task(i0, i1) for i0, i1 in ranges], workers)
-    return out
 
 
 def _abs2(t: torch.Tensor) -> torch.Tensor:

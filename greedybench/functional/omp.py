@@ -11,6 +11,9 @@ to rounding):
   for a shared A) with the residual ``r = y - A_S x_S`` kept explicitly.
 
 Both keep the inverse Cholesky factor of ``A_S^H A_S`` (``_cholesky.inverse_cholesky_row``).
+For a shared real A on CPU (no path asked for) a compiled per-signal Batch-OMP computes the same
+iterates when numba is installed and the solve is large enough (``_fast_kernel``, the one place that
+decides; ``_omp_compiled``, ``_omp_numba``).
 """
 
 from __future__ import annotations
@@ -126,6 +129,19 @@ def omp(A, y, n_iter, *, weights=None, tol=None, return_path=False):
       6.2 GFLOP/s; the rows stop fitting a core's cache), 40 on accelerators (roofline estimate).
       For (m, N, n) = (256, 512, 32) G serves every iteration; (256, 1024, 32) switches to A^H r
       from t = 29, (512, 2048, 64) from t = 46; (8064, 1207, 30) uses G throughout.
+
+    - Compiled kernel (shared real float32/float64 A on CPU, no ``return_path``, numba installed:
+      the ``fast`` extra): the Gram form per signal (``_omp_numba``). G and alpha0 as above (GEMMs);
+      then for each signal the chosen rows of G are copied into a per-signal (n, N) buffer, so
+      iteration k's ``c = alpha0 - G[:, S] x_S`` is 2 N k flops over contiguous rows held in the
+      core's cache (eight rows per pass over c) instead of the batched form's gathers from G and
+      ~40 passes over (block, N) arrays; the argmax, the Cholesky row and the stopping rules are
+      the torch engines' (same supports; values equal to ~1e-15 in float64). Used when
+      ``1.25 m N^2 + 8 B N n^2 / 2 < 2 B m N (n - 1)`` (G plus the updates at 8 GEMM-flops per
+      multiply-add, measured, against the residual engine) and the residual engine's flops
+      exceed 5e9 (the first use in a process imports numba, 1-2 s; the first use on a machine
+      compiles, about 6 s per dtype, then cached). Complex dtypes, a per-problem A, accelerators,
+      ``return_path`` and an explicit engine keep the torch engines.
 
     Execution on CPU: the batch is cut into contiguous blocks whose (block, N) arrays take about
     2 MB (at least 64 problems, at least one block per thread), so the O(B N) passes of an

@@ -21,7 +21,8 @@ splits the job files into ``tables/transitions.csv`` (one row per location) and
 Resume: each finished location is also written atomically to ``<job>.parts/N<N>-delta<delta>-
 <key>.csv``, where ``<key>`` hashes everything the location's result depends on (solver entry,
 parameters and version, family, N, delta, protocol, criterion, trials per matrix, seed, s range,
-device, dtype). A job killed mid-way (Snakemake then deletes its incomplete CSV) keeps the parts
+device, dtype, the instance generator's version, the meaning of the protocol and scoring sources,
+torch and numpy versions). A job killed mid-way (Snakemake then deletes its incomplete CSV) keeps the parts
 of the locations it finished; the rerun reads those back instead of recomputing them, so it
 locates only the missing ones, and writes the same CSV, byte for byte, as an uninterrupted run
 (the fit is a function of the counts, every value round-trips through the CSV). Parts made with
@@ -47,8 +48,10 @@ import torch
 from ..analysis.l1 import rho_weak
 from ..analysis.transition import TransitionProtocol, fit_counts, locate_transition
 from ..datasets import make_instance
+from ..datasets.instance import GENERATOR_VERSION
 from ..registry import load_variant
 from ..storage import provenance, read_csv, set_threads, write_csv
+from ..versioning import code_version
 from .core import solve_instance
 
 __all__ = ["RULE_COLUMN", "JOB_COLUMNS", "FIT_COLUMNS", "COUNT_COLUMNS", "location_seed",
@@ -66,6 +69,9 @@ _COUNT = ["s", "rho", "successes", "trials", "stage"]
 JOB_COLUMNS = _KEY + _FIT + _COUNT + _PROV
 FIT_COLUMNS = _KEY + _FIT + _PROV
 COUNT_COLUMNS = _KEY + _COUNT
+#: sources (under greedybench/) whose meaning a location's result depends on besides the solver's
+_RESULT_SOURCES = ("analysis/transition.py", "analysis/phase.py", "analysis/metrics.py",
+                   "pipeline/core.py", "pipeline/transitions.py")
 
 
 def location_seed(base: int, family: str, N: int, delta: float) -> int:
@@ -145,6 +151,13 @@ def transitions_stage(out_csv, *, entry: str, params_json: str, solver_files: It
     proto = TransitionProtocol(**protocol)
     prov = provenance(device, dtype)
     parts = parts_dir(out_csv)
+    root = Path(__file__).resolve().parents[1]
+    job_inputs = {"entry": variant.entry.name, "params": variant.params_json,
+                  "version": variant.version, "family_name": family_name, "family": family,
+                  "protocol": protocol, "success": success, "trials_per_matrix": trials_per_matrix,
+                  "device": device, "dtype": dtype, "generator": GENERATOR_VERSION,
+                  "code": code_version([root / r for r in _RESULT_SOURCES], root=root),
+                  "torch": prov["torch_version"], "numpy": prov["numpy_version"]}
     rows: List[Dict] = []
     for N, delta in [(int(n), float(d)) for n, ds in sizes for d in ds]:
         m = int(round(float(delta) * N))
@@ -153,11 +166,8 @@ def transitions_stage(out_csv, *, entry: str, params_json: str, solver_files: It
                              "raise N or delta")
         loc_seed = location_seed(seed, family_name, N, delta)
         s_max = max(2, min(m, int(math.ceil(rho_max * m))))
-        part = _part_path(parts, N, delta, {
-            "entry": variant.entry.name, "params": variant.params_json, "version": variant.version,
-            "family_name": family_name, "family": family, "N": N, "delta": delta, "m": m,
-            "protocol": protocol, "success": success, "trials_per_matrix": trials_per_matrix,
-            "seed": loc_seed, "s_max": s_max, "device": device, "dtype": dtype})
+        part = _part_path(parts, N, delta, {**job_inputs, "N": N, "delta": delta, "m": m,
+                                            "seed": loc_seed, "s_max": s_max})
         if part.is_file():
             done = read_csv(part)
             rows.extend(done)

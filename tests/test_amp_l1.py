@@ -122,12 +122,38 @@ def test_amp_path_and_debias():
     assert rel_err(x, X) < 1e-10 < rel_err(gb.amp(A, Y, n_iter=15), X)
 
 
+def test_amp_large_delta_no_divergence():
+    # delta = 0.95 (m = 122, N = 128), rho = 0.5, far inside rho_W = 0.760: the undamped iteration
+    # (damping=1) diverges on some matrices (here 3 of 21, 8 problems; the top of A^T A's spectrum
+    # exceeds its stability bound 2 (1 + b), amp's Notes); the default residual damping recovers
+    # every problem
+    fails, worst = 0, 0.0
+    for seed in range(21):
+        A, X, Y = problem(B=4, m=122, N=128, s=61, seed=seed)
+        err1 = (gb.amp(A, Y, damping=1.0) - X).norm(dim=-1) / X.norm(dim=-1)
+        fails += int((err1 > 1e-2).sum())
+        worst = max(worst, rel_err(gb.amp(A, Y), X))
+    assert fails >= 3
+    assert worst < 1e-4
+
+
+def test_amp_damping_keeps_the_fixed_point():
+    # damping changes the path, not the limit: both reach the same solution on an easy problem
+    A, X, Y = problem(B=4, m=100, N=200, s=20, seed=5)
+    x1, x8 = gb.amp(A, Y, damping=1.0, tol=1e-12), gb.amp(A, Y, damping=0.8, tol=1e-12)
+    assert rel_err(x8, x1) < 1e-9 and rel_err(x8, X) < 1e-9
+    assert not torch.equal(gb.amp(A, Y, n_iter=5, damping=1.0), gb.amp(A, Y, n_iter=5))
+
+
 def test_bad_input():
     A, X, Y = problem(B=2)
     with pytest.raises(DTypeError, match="complex"):
         gb.amp(A.to(torch.complex128), Y.to(torch.complex128))
     with pytest.raises(InvalidParameterError, match="alpha"):
         gb.amp(A, Y, alpha=-1.0)
+    for bad in (0.0, 1.5, float("nan")):
+        with pytest.raises(InvalidParameterError, match="damping"):
+            gb.amp(A, Y, damping=bad)
     with pytest.raises(InvalidParameterError, match="n_iter"):
         gb.basis_pursuit(A, Y, n_iter=0)
     with pytest.raises(InvalidParameterError, match="tol"):

@@ -17,11 +17,25 @@ writes one CSV atomically (:func:`greedybench.storage.write_csv`): one row per (
 count, with that delta's fit repeated on each row (:data:`JOB_COLUMNS`); :func:`merge_transitions`
 splits the job files into ``tables/transitions.csv`` (one row per location) and
 ``tables/transition_counts.csv`` (every raw count).
+
+Resume: each finished location is also written atomically to ``<job>.parts/N<N>-delta<delta>-
+<key>.csv``, where ``<key>`` hashes everything the location's result depends on (solver entry,
+parameters and version, family, N, delta, protocol, criterion, trials per matrix, seed, s range,
+device, dtype, the instance generator's version, the meaning of the protocol and scoring sources,
+torch and numpy versions). A job killed mid-way (Snakemake then deletes its incomplete CSV) keeps the parts
+of the locations it finished; the rerun reads those back instead of recomputing them, so it
+locates only the missing ones, and writes the same CSV, byte for byte, as an uninterrupted run
+(the fit is a function of the counts, every value round-trips through the CSV). Parts made with
+other inputs have another key and are ignored; the parts directory is removed once the job's CSV
+is written.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import shutil
 import time
 import zlib
 from pathlib import Path
@@ -34,12 +48,14 @@ import torch
 from ..analysis.l1 import rho_weak
 from ..analysis.transition import TransitionProtocol, fit_counts, locate_transition
 from ..datasets import make_instance
+from ..datasets.instance import GENERATOR_VERSION
 from ..registry import load_variant
-from ..storage import provenance, set_threads, write_csv
+from ..storage import provenance, read_csv, set_threads, write_csv
+from ..versioning import code_version
 from .core import solve_instance
 
 __all__ = ["RULE_COLUMN", "JOB_COLUMNS", "FIT_COLUMNS", "COUNT_COLUMNS", "location_seed",
-           "trial_function", "transitions_stage", "merge_transitions", "refit"]
+           "trial_function", "transitions_stage", "parts_dir", "merge_transitions", "refit"]
 
 #: success rule of the section -> column of recovery_metrics
 RULE_COLUMN = {"rel_l2": "success", "linf": "success_linf", "support": "exact_support"}
@@ -53,6 +69,9 @@ _COUNT = ["s", "rho", "successes", "trials", "stage"]
 JOB_COLUMNS = _KEY + _FIT + _COUNT + _PROV
 FIT_COLUMNS = _KEY + _FIT + _PROV
 COUNT_COLUMNS = _KEY + _COUNT
+#: sources (under greedybench/) whose meaning a location's result depends on besides the solver's
+_RESULT_SOURCES = ("analysis/transition.py", "analysis/phase.py", "analysis/metrics.py",
+                   "pipeline/core.py", "pipeline/transitions.py")
 
 
 def location_seed(base: int, family: str, N: int, delta: float) -> int:
@@ -102,6 +121,18 @@ def trial_function(variant, *, family_name: str, family: dict, N: int, m: int, s
     return run
 
 
+def parts_dir(out_csv) -> Path:
+    """Directory of a job's finished locations (``<job>.parts`` beside the job CSV)."""
+    out = Path(out_csv)
+    return out.with_name(out.stem + ".parts")
+
+
+def _part_path(parts: Path, N: int, delta: float, inputs: dict) -> Path:
+    """Part file of one location: its name carries a hash of every input of its result."""
+    key = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return parts / f"N{N}-delta{delta!r}-{key}.csv"
+
+
 def transitions_stage(out_csv, *, entry: str, params_json: str, solver_files: Iterable = (),
                       version: Optional[str] = None, family_name: str, family: dict,
                       sizes: List, protocol: dict, success: dict, trials_per_matrix: int,
@@ -112,12 +143,21 @@ def transitions_stage(out_csv, *, entry: str, params_json: str, solver_files: It
 
     The search runs over 1 <= s <= ceil(rho_max m) (a greedy solver asked for s near m costs the
     most and never succeeds there); a transition beyond it shows as s_hi = s_max and flag
-    "separated"/"no_failure" in the row.
+    "separated"/"no_failure" in the row. Finished locations are kept in :func:`parts_dir` until the
+    CSV is written, and a rerun reuses those made with the same inputs (module docstring).
     """
     set_threads(threads)
     variant = load_variant(entry, params_json, solver_files, version)
     proto = TransitionProtocol(**protocol)
     prov = provenance(device, dtype)
+    parts = parts_dir(out_csv)
+    root = Path(__file__).resolve().parents[1]
+    job_inputs = {"entry": variant.entry.name, "params": variant.params_json,
+                  "version": variant.version, "family_name": family_name, "family": family,
+                  "protocol": protocol, "success": success, "trials_per_matrix": trials_per_matrix,
+                  "device": device, "dtype": dtype, "generator": GENERATOR_VERSION,
+                  "code": code_version([root / r for r in _RESULT_SOURCES], root=root),
+                  "torch": prov["torch_version"], "numpy": prov["numpy_version"]}
     rows: List[Dict] = []
     for N, delta in [(int(n), float(d)) for n, ds in sizes for d in ds]:
         m = int(round(float(delta) * N))
@@ -125,11 +165,19 @@ def transitions_stage(out_csv, *, entry: str, params_json: str, solver_files: It
             raise ValueError(f"transitions: N = {N}, delta = {delta} gives m = {m} < 2 measurements; "
                              "raise N or delta")
         loc_seed = location_seed(seed, family_name, N, delta)
+        s_max = max(2, min(m, int(math.ceil(rho_max * m))))
+        part = _part_path(parts, N, delta, {**job_inputs, "N": N, "delta": delta, "m": m,
+                                            "seed": loc_seed, "s_max": s_max})
+        if part.is_file():
+            done = read_csv(part)
+            rows.extend(done)
+            print(f"{variant.name} {family_name} N={N} delta={delta}: rho* = "
+                  f"{float(done[0]['rho_star']):.4f} (resumed from {part.name})", flush=True)
+            continue
         run = trial_function(variant, family_name=family_name, family=family, N=N, m=m,
                              success=success, trials_per_matrix=trials_per_matrix, device=device,
                              dtype=dtype)
         t0 = time.perf_counter()
-        s_max = max(2, min(m, int(math.ceil(rho_max * m))))
         res = locate_transition(run, m, protocol=proto, seed=loc_seed, s_max=s_max)
         dt = time.perf_counter() - t0
         key = {"family": family_name, "solver": variant.name, "entry": variant.entry.name,
@@ -144,10 +192,13 @@ def transitions_stage(out_csv, *, entry: str, params_json: str, solver_files: It
                "rho_W": float(rho_weak(float(delta)))}
         print(f"{variant.name} {family_name} N={N} delta={delta}: rho* = {res.rho_star:.4f} "
               f"[{res.ci_lo:.4f}, {res.ci_hi:.4f}], {fit['n_trials']} trials, {dt:.1f}s", flush=True)
-        for c in res.counts.to_dict("records"):
-            rows.append({**key, **fit, **{k: c[k] for k in _COUNT}, **prov})
+        loc_rows = [{**key, **fit, **{k: c[k] for k in _COUNT}, **prov}
+                    for c in res.counts.to_dict("records")]
+        write_csv(part, JOB_COLUMNS, loc_rows)
+        rows.extend(loc_rows)
     write_csv(out_csv, JOB_COLUMNS, rows)
-    return pd.DataFrame(rows, columns=JOB_COLUMNS)
+    shutil.rmtree(parts, ignore_errors=True)
+    return pd.read_csv(out_csv, dtype={c: str for c in ("params", "solver_version", "git_commit")})
 
 
 def refit(counts: pd.DataFrame, protocol: dict) -> pd.DataFrame:

@@ -385,7 +385,8 @@ def add_leaderboard(sub):
     a.add_argument("--rows-out", required=True, help="the rows file (.csv.gz) to write")
     a.add_argument("cells", nargs="*", help="the cells CSVs of every variant")
     a = stages.add_parser("trained", help="the trained track: nets trained per task, every entry on its test split")
-    a.add_argument("--config", default=str(TRACK_FILE), help="the track file (default: config/leaderboard_trained.yaml)")
+    a.add_argument("--config", default=str(TRACK_FILE),
+                   help="the track file (default: config/leaderboard_trained.yaml)")
     a.add_argument("--out", required=True, help="the trained track's table (CSV) to write")
     a.add_argument("--rows-out", help="the rows file (.csv.gz; default: OUT with _rows.csv.gz for .csv)")
     a.add_argument("--solver-file", action="append", default=[], metavar="FILE",

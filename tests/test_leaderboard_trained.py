@@ -23,7 +23,7 @@ TINY = {
     "split": {"n_train": 64, "n_val": 32, "n_test": 40},
     "training": {"epochs": 3, "batch_size": 32},
     "bootstrap": {"n_boot": 200},
-    "entries": {"trained": ["omp_net", "lista", "broken_net"], "untrained": ["omp", "omp_twin", "htp"],
+    "entries": {"trained": ["omp_net", "lista", "broken_net"], "untrained": ["omp", "omp_twin", "htp", "syntax_error"],
                 "oracle": ["omp_oracle"]},
 }
 
@@ -66,7 +66,8 @@ def tiny(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("trained")
     (tmp / "omp_twin.py").write_text(TWIN)
     (tmp / "broken_net.py").write_text(BROKEN)
-    files = [str(tmp / "omp_twin.py"), str(tmp / "broken_net.py")]
+    (tmp / "syntax_error.py").write_text("name = 'syntax_error'\ndef solve(problem:\n")
+    files = [str(tmp / "omp_twin.py"), str(tmp / "broken_net.py"), str(tmp / "syntax_error.py")]
     cfg = _write(tmp)
     out = tmp / "t.csv"
     table = lbt.trained_stage(out, tmp / "t_rows.csv.gz", config=cfg, solver_files=files, echo=lambda s: None)
@@ -161,6 +162,9 @@ def test_oracle_is_a_reference_and_failures_count(tiny):
     rows = [r for r in tiny["rows"] if r["variant"] == "broken_net"]
     assert len(rows) == 2 * 40 and {r["success"] for r in rows} == {"0"} and {r["status"] for r in rows} == {"error"}
     assert {t[v]["group"] for v in ("omp_net", "lista")} == {"trained"}
+    u = t["syntax_error"]
+    assert u["status"] == "unavailable" and u["rank"] == "" and u["score"] == "" and "SyntaxError" in u["status_detail"]
+    assert tiny["order"][-1]["variant"] == "syntax_error"  # after the ranked entries and the references
 
 
 def test_stale_rows_are_refused(tiny, tmp_path):

@@ -5,7 +5,7 @@
     greedybench instance --ensemble gaussian ... -o F    generate and save one instance
     greedybench solve SOLVER INSTANCE [-o F]             one variant on one instance file
     greedybench compare FILE [--quick] [--families ...] [--out DIR]   rank a drop-in on the leaderboard grid
-    greedybench leaderboard instances|solve|aggregate ...   the leaderboard's pipeline stages
+    greedybench leaderboard instances|solve|aggregate|trained ...   the leaderboard's stages
     greedybench fig2 [ARGS]                              the paper's Fig. 2 (greedybench.experiments.fig2)
     greedybench fig3 [ARGS]                              the paper's Fig. 3 (greedybench.experiments.fig3)
 
@@ -29,6 +29,8 @@ from typing import Callable, Dict, List, Optional
 
 from . import __version__
 from . import leaderboard as lb
+from .leaderboard import trained as lbt
+from .leaderboard.trained_config import TRACK_FILE
 from ._validation import GreedybenchError
 from .datasets import AMPLITUDES, ENSEMBLES, SIGNALS, load_instance, make_instance, save_instance
 from .experiments import fig2, fig3
@@ -395,12 +397,22 @@ def add_leaderboard(sub):
                    help="sample seed (default: a fresh random one, printed, so a failure can be replayed)")
     a.add_argument("--solver", action="append", default=None, metavar="NAME",
                    help="rerun only this variant (repeatable; the table and version checks cover all)")
+    a = stages.add_parser("trained", help="the trained track: nets trained per task, every entry on its test split")
+    a.add_argument("--config", default=str(TRACK_FILE),
+                   help="the track file (default: config/leaderboard_trained.yaml)")
+    a.add_argument("--out", required=True, help="the trained track's table (CSV) to write")
+    a.add_argument("--rows-out", help="the rows file (.csv.gz; default: OUT with _rows.csv.gz for .csv)")
+    a.add_argument("--solver-file", action="append", default=[], metavar="FILE",
+                   help="also load this drop-in entry file (the track file may name it; repeatable)")
 
 
 @_command
 def cmd_leaderboard(args) -> int:
     if args.stage == "instances":
         lb.generate_family(args.out, lb.load_grid(args.grid), args.family)
+    elif args.stage == "trained":
+        rows_out = args.rows_out or str(Path(args.out).with_name(Path(args.out).stem + "_rows.csv.gz"))
+        lbt.trained_stage(args.out, rows_out, config=args.config, solver_files=args.solver_file)
     elif args.stage == "solve":
         lb.cells_stage(args.out, grid_path=args.grid, entry=args.entry, params_json=args.params_json,
                        version=args.version, instances_root=args.instances, solver_files=args.solver_file)

@@ -77,3 +77,31 @@ rule leaderboard:
         "{params.python:q} -m greedybench leaderboard aggregate --grid {params.grid_file:q} "
         "--status-json {params.status:q} --out {output.table:q} --rows-out {output.rows:q} "
         "{input.cells:q} > {log:q} 2>&1"
+
+
+import greedybench.leaderboard.trained_config as _lb_trained_config
+
+# The trained track (config/leaderboard_trained.yaml, docs/leaderboard.md "The trained track"):
+# the nets trained per task and scored on held-out problems, with the untrained solvers and the
+# oracles on the same problems. Not part of the default target; one job (it trains and solves
+# everything). Regenerate the committed results/leaderboard_trained.csv with
+#     snakemake --cores 2 leaderboard_trained --forcerun leaderboard_trained
+# The track file is a parameter (an absolute path, like the grid's), not an input.
+LB_TRACK_FILE = str(_lb_trained_config.TRACK_FILE)
+
+
+rule leaderboard_trained:
+    output:
+        table=update("results/leaderboard_trained.csv"),
+        rows=update("results/leaderboard_trained_rows.csv.gz"),
+    log:
+        "results/logs/leaderboard_trained.log",
+    conda:
+        "../envs/greedybench.yaml"
+    threads: 1
+    params:
+        python=PYTHON,
+        track_file=LB_TRACK_FILE,
+    shell:
+        "{params.python:q} -m greedybench leaderboard trained --config {params.track_file:q} "
+        "--out {output.table:q} --rows-out {output.rows:q} > {log:q} 2>&1"

@@ -19,6 +19,7 @@ include: "workflow/rules/solve.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/transitions.smk"
 include: "workflow/rules/leaderboard.smk"
+include: "workflow/rules/studies.smk"
 include: "workflow/rules/report.smk"
 
 

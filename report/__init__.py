@@ -297,8 +297,7 @@ def render_report(manifest, out_html, *, provenance, leaderboard_csv=None, summa
     absent = {}
     for s in skipped:
         if s.get("command") and not by_kind.get(s.get("kind")):
-            absent.setdefault(s["kind"], f"Section absent: {s['reason']}. Make it with `{s['command']}`, "
-                                         "then rerun the pipeline (`snakemake --cores 2`) to redraw this report.")
+            absent.setdefault(s["kind"], {"reason": s["reason"], "command": s["command"]})
     sections = []
     known = [k for k, _ in _SECTION_ORDER]
     for kind, heading in _SECTION_ORDER + [(k, k.replace("_", " ").capitalize())

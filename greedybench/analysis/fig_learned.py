@@ -26,7 +26,7 @@ __all__ = ["learned_figures", "b1_styles", "draw_b1_nmse", "draw_b1_training", "
 
 KIND_B1 = "learned_b1"
 KIND_LATENT = "learned_transitions"
-B1_COMMAND = "snakemake --cores 2 b1_ci (CI scale, minutes) or snakemake --cores 2 b1 (full size, hours)"
+B1_COMMAND = "snakemake --cores 2 b1_ci"      # CI scale, about a minute; `b1`: the full size, hours
 LATENT_COMMAND = "snakemake --cores 2 latent_transition"
 _ROLE_STYLE = {"plain (untrained)": dict(color="0.45", marker="s", ls="--"),
                "oracle weights 1_T": dict(color="C3", marker="^", ls=":"),
@@ -181,7 +181,8 @@ def draw_latent(fig: Figure, curves: pd.DataFrame, gains: pd.DataFrame):
             continue
         x = g["delta"] + (i - 0.5) * off
         ax.errorbar(x, g["fraction"], yerr=[g["fraction"] - g["lo"], g["hi"] - g["fraction"]],
-                    color=("C0", "C2", "C4")[i % 3], marker="oD^"[i % 3], ls="-", lw=1.3, ms=5, capsize=3, label=f"{fam.upper()}-Net")
+                    color=("C0", "C2", "C4")[i % 3], marker="oD^"[i % 3], ls="-", lw=1.3, ms=5, capsize=3,
+                    label=f"{fam.upper()}-Net")
     ax.axhline(1.0, color="C3", ls=":", lw=1.2, label="1: all of the oracle's gain")
     ax.axhline(0.0, color="0.45", ls="--", lw=1.2, label="0: no gain over the untrained solver")
     ax.set_xlabel("delta = m / N")
@@ -189,8 +190,8 @@ def draw_latent(fig: Figure, curves: pd.DataFrame, gains: pd.DataFrame):
     ax.set_title(f"({'abc'[len(fams)]}) fraction of the oracle's gain recovered", fontsize=TITLE_FS)
     ax.set_xlim(deltas.min() - 0.15 * span, deltas.max() + 0.15 * span)
     low = float(np.nanmin(np.r_[gains["lo"].to_numpy(dtype=float), 0.0])) if len(gains) else 0.0
-    ax.set_ylim(min(-0.15, low - 0.1), 1.45)   # room above the 1-line for the legend
-    ax.legend(fontsize=LEGEND_FS, loc="upper right", ncol=1)
+    ax.set_ylim(min(-0.15, low - 0.1), 1.15)
+    ax.legend(fontsize=LEGEND_FS, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     ax.grid(alpha=0.3)
     return axes
 
@@ -210,7 +211,7 @@ def _b1_figures(man, folder):
     t, reason = read_b1(folder)
     if t is None:
         for fid in ("learned_b1_nmse", "learned_b1_training"):
-            man.skip(fid, KIND_B1, f"B1 outputs absent ({reason})", command=B1_COMMAND)
+            man.skip(fid, KIND_B1, f"no B1 outputs ({reason})", command=B1_COMMAND)
         return
     curves = b1_curves(t["layers"], t["results"])
     floor = lasso_floor(curves)
@@ -247,13 +248,13 @@ def _b1_figures(man, folder):
     draw_b1_training(fig, tc, b1_styles(curves))
     fig.suptitle("B1: training curves of the learned methods", fontsize=11)
     last = tc.groupby(["snr_db", "method"], sort=False).agg(steps=("step", "max"), best=("val_nmse_db", "min"))
+    best = "; ".join(f"{snr_text(s)}: " + ", ".join(f"{m} {r.best:.1f} ({int(r.steps)} steps)"
+                                                   for (s2, m), r in last.iterrows() if s2 == s)
+                     for s in snr_order(tc["snr_db"]))
     cap = (_b1_setup(t["run"]) + "Top: validation NMSE (dB) at the last layer at each validation step; bottom: the "
            "running mean (factor 0.95) of the training loss, the sum over layers of the batch mean of "
            "||x_k - x||^2 (ALISTA under the paper's layer-wise schedule records no training loss). Best "
-           "validation NMSE (dB): " + "; ".join(
-               f"{snr_text(s)}: " + ", ".join(f"{m} {r.best:.1f} ({int(r.steps)} steps)"
-                                              for (s2, m), r in last.iterrows() if s2 == s) for s in snr_order(tc["snr_db"]))
-           + ".")
+           f"validation NMSE (dB): {best}.")
     man.add("learned_b1_training", fig, cap, KIND_B1, [man.source("learned_b1_training_curves", tc)],
             "B1: training curves")
 
@@ -261,11 +262,11 @@ def _b1_figures(man, folder):
 def _latent_figures(man, folder):
     t, reason = read_latent(folder)
     if t is None:
-        man.skip("learned_latent_transition", KIND_LATENT, f"latent-transition outputs absent ({reason})",
+        man.skip("learned_latent_transition", KIND_LATENT, f"no latent-transition outputs ({reason})",
                  command=LATENT_COMMAND)
         return
     curves, gains = latent_curves(t["fits"]), gain_table(t["fits"])
-    fig = Figure(figsize=(15.0, 4.9), layout="constrained")
+    fig = Figure(figsize=(12.5, 5.4), layout="constrained")
     draw_latent(fig, curves, gains)
     c = t["run"].get("config") or {}
     setup = (f"Latent-support family ({c.get('scale')} scale): N = {c.get('N')}, Gaussian A with unit columns per "
@@ -292,11 +293,12 @@ def learned_figures(man, b1=None, latent=None):
     skipped with the command that makes it."""
     if b1 is None:
         for fid in ("learned_b1_nmse", "learned_b1_training"):
-            man.skip(fid, KIND_B1, "B1 outputs absent (no study folder given)", command=B1_COMMAND)
+            man.skip(fid, KIND_B1, "no B1 outputs in results/studies/b1 or results/studies/b1_ci (the full "
+                     "size: target b1, hours)", command=B1_COMMAND)
     else:
         _b1_figures(man, Path(b1))
     if latent is None:
         man.skip("learned_latent_transition", KIND_LATENT,
-                 "latent-transition outputs absent (no study folder given)", command=LATENT_COMMAND)
+                 "no latent-transition outputs in results/studies/latent_transition", command=LATENT_COMMAND)
     else:
         _latent_figures(man, Path(latent))

@@ -373,6 +373,11 @@ def study_runtime(wildcards):
     return {"b1": 24 * 60, "b1_ci": 60}.get(wildcards.get("b1target"), 6 * 60)
 
 
+def study_folder(wildcards, output):
+    """The folder of a study's outputs (its resume state lives there too)."""
+    return str(Path(output[0]).parent)
+
+
 def latent_study_args(wildcards):
     st = CFG["studies"]["latent_transition"]
     args = ["--scale", st.get("scale", "small"), "--seed", str(st.get("seed", 0))]
@@ -386,7 +391,8 @@ def _digest(paths):
     h = hashlib.sha256()
     for p in paths:
         if p.is_file():
-            h.update(p.name.encode() + b"\0" + p.read_bytes())
+            for part in (p.name.encode(), b"\0", p.read_bytes()):
+                h.update(part)
     return h.hexdigest()
 
 

@@ -5,7 +5,7 @@
 #     snakemake --cores 2 b1                 # the full B1 (m = 250, N = 500, depth 16): hours per SNR
 #     snakemake --cores 2 latent_transition  # trained nets' rho*(delta) on the latent-support family
 #
-# Each job is one call of the study's module (`python -m greedybench.studies.lista_b1 ...` with the
+# The target rules (b1, b1_ci, latent_transition) are in the Snakefile. Each job is one call of the study's module (`python -m greedybench.studies.lista_b1 ...` with the
 # workflow's interpreter); the studies keep their own resume state (checkpoints/, cache/, cells/ next
 # to the outputs), so a stopped job continues where it was when it is run again. The report reads
 # the outputs as a parameter, not an input (learned_study_outputs): a later `snakemake --cores 2`
@@ -28,7 +28,7 @@ rule b1_study:
     params:
         args=b1_study_args,
         python=PYTHON,
-        out=f"{STUDIES}/{{b1target}}",
+        out=study_folder,
     shell:
         "{params.python:q} -m greedybench.studies.lista_b1 {params.args} --out {params.out:q} "
         "--no-progress > {log:q} 2>&1"
@@ -49,22 +49,7 @@ rule latent_transition_study:
     params:
         args=latent_study_args,
         python=PYTHON,
-        out=f"{STUDIES}/latent_transition",
+        out=study_folder,
     shell:
         "{params.python:q} -m greedybench.studies.latent_transition {params.args} "
         "--out {params.out:q} --no-progress > {log:q} 2>&1"
-
-
-rule b1:
-    input:
-        f"{STUDIES}/b1/b1_results.csv",
-
-
-rule b1_ci:
-    input:
-        f"{STUDIES}/b1_ci/b1_results.csv",
-
-
-rule latent_transition:
-    input:
-        rules.latent_transition_study.output.fits,

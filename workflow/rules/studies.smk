@@ -5,9 +5,10 @@
 #     snakemake --cores 2 b1                 # the full B1 (m = 250, N = 500, depth 16): hours per SNR
 #     snakemake --cores 2 latent_transition  # trained nets' rho*(delta) on the latent-support family
 #
-# The target rules (b1, b1_ci, latent_transition) are in the Snakefile. Each job is one call of the study's module (`python -m greedybench.studies.lista_b1 ...` with the
-# workflow's interpreter); the studies keep their own resume state (checkpoints/, cache/, cells/ next
-# to the outputs), so a stopped job continues where it was when it is run again. The report reads
+# The target rules (b1, b1_ci, latent_transition) are in the Snakefile. Each job is one call of the
+# study's module (`python -m greedybench.studies.lista_b1 ...` with the workflow's interpreter);
+# the studies keep their own resume state (checkpoints/, cache/, cells/ next to the outputs), so a
+# stopped job continues where it was when it is run again. The report reads
 # the outputs as a parameter, not an input (learned_study_outputs): a later `snakemake --cores 2`
 # redraws it with the B1 and transition panels, and without them the report says how to make them.
 rule b1_study:

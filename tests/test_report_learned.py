@@ -190,3 +190,32 @@ def test_snakemake_plans_the_study_targets(tmp_path):
     assert "-m greedybench.studies.latent_transition --scale small" in out
     rc, out = _dry_run(tmp_path, "b1")
     assert rc == 0 and "--scale full --snr inf --snr 40 --snr 30 --alista-paper" in out, out
+
+
+def test_the_floor_is_the_longest_fista_run_and_deep_curves_are_cut_with_a_note(tmp_path):
+    """At CI scale the long FISTA run is fista-300; a noiseless OMP falling to -120 dB is cut off at
+    20 dB below the learned curves and the floor, and the caption names it."""
+    layers = pd.DataFrame(
+        [{"method": "fista-8", "snr_db": "inf", "iteration": k, "matvecs": 2.0 * k, "nmse_db": -k} for k in range(1, 9)]
+        + [{"method": "fista-300", "snr_db": "inf", "iteration": k, "matvecs": 2.0 * k, "nmse_db": -min(k, 30)}
+           for k in range(1, 301)]
+        + [{"method": "omp-k24", "snr_db": "inf", "iteration": k, "matvecs": 2.0 * k, "nmse_db": -5.0 * k}
+           for k in range(1, 25)]
+        + [{"method": "lista", "snr_db": "inf", "iteration": k, "matvecs": 2.0 * k, "nmse_db": -2.0 * k}
+           for k in range(1, 9)])
+    results = pd.DataFrame({"method": ["fista-8", "fista-300", "omp-k24", "lista"],
+                            "trained": [False, False, False, True]})
+    folder = tmp_path / "b1"
+    folder.mkdir()
+    layers.to_csv(folder / "b1_layers.csv", index=False)
+    results.assign(snr_db="inf", status="ok").to_csv(folder / "b1_results.csv", index=False)
+    pd.DataFrame(columns=["method", "snr_db", "step", "train_loss", "val_nmse_db"]).to_csv(
+        folder / "b1_training.csv", index=False)
+    floor = lasso_floor(b1_curves(layers, results))
+    assert list(floor["method"]) == ["fista-300"] and floor["nmse_db"].iloc[0] == -30
+    man = Manifest(tmp_path / "figs")
+    learned_figures(man, folder, None)
+    cap = next(f for f in man.figures if f["id"] == "learned_b1_nmse")["caption"]
+    assert "fista-300 at its last iteration" in cap
+    assert "omp-k24 (noiseless (SNR = inf)) down to -120 dB" in cap     # the axis stops at -50 - 2
+    assert "learned_b1_training" in {s["id"] for s in man.skipped}      # no training rows: not drawn

@@ -18,7 +18,7 @@ from matplotlib import ticker as mticker
 from matplotlib.figure import Figure
 
 from .fig_common import LEGEND_FS, TITLE_FS, fmt_list
-from .learned_study import (LASSO_METHOD, b1_curves, b1_layer_table, b1_training_curves, gain_table,
+from .learned_study import (b1_curves, b1_layer_table, b1_training_curves, gain_table,
                             lasso_floor, latent_curves, read_b1, read_latent, snr_order, snr_text)
 
 __all__ = ["learned_figures", "b1_styles", "draw_b1_nmse", "draw_b1_training", "draw_latent", "B1_COMMAND",
@@ -48,7 +48,8 @@ def b1_styles(curves: pd.DataFrame) -> dict:
     learned = list(dict.fromkeys(curves.loc[curves["learned"], "method"]))
     base = list(dict.fromkeys(curves.loc[~curves["learned"], "method"]))
     fams = list(dict.fromkeys(_family(m) for m in base))
-    pal = sns.color_palette("Dark2", max(len(fams), 1))
+    dark = sns.color_palette("Dark2", 8)
+    pal = (dark[:6] + [dark[7], dark[6]]) * (1 + len(fams) // 8)   # grey before brown: AMP apart from FISTA
     out = {m: dict(color=_LEARNED_COLORS[i % len(_LEARNED_COLORS)], ls="-", lw=1.6, marker="o", ms=2.5)
            for i, m in enumerate(learned)}
     seen: dict = {}
@@ -104,6 +105,12 @@ def draw_b1_nmse(fig: Figure, curves: pd.DataFrame, floor: pd.DataFrame, depth: 
         ax.set_xlabel("iteration / layer k (log scale)")
         ax.set_title(f"({letter}) {snr_text(snr)}", fontsize=TITLE_FS)
         ax.grid(alpha=0.3, which="both")
+    # exact noiseless recovery (OMP) falls to -100 dB and below: the axis stops 20 dB under the
+    # learned methods and the floor, and the caption says which curves continue below it
+    refs = list(curves.loc[curves["learned"], "nmse_db"]) + list(floor["nmse_db"])
+    bottom = max(float(curves["nmse_db"].min()), (min(refs) if refs else float(curves["nmse_db"].min())) - 20.0)
+    for ax in axes:
+        ax.set_ylim(bottom - 2.0, None)
     axes[0].set_ylabel("NMSE at iteration k (dB, ratio of sums)")
     for ax in axes[1:]:
         ax.tick_params(labelleft=True)
@@ -220,7 +227,9 @@ def _b1_figures(man, folder):
     snrs = snr_order(curves["snr_db"])
     width = 5.0 * len(snrs)
     fig = Figure(figsize=(width, 6.4), layout="constrained")
-    draw_b1_nmse(fig, curves, floor, depth)
+    axes = draw_b1_nmse(fig, curves, floor, depth)
+    bottom = axes[0].get_ylim()[0]
+    below = curves[curves["nmse_db"] < bottom].groupby(["method", "snr_db"], sort=False)["nmse_db"].min()
     fig.suptitle(f"B1: NMSE per iteration, m = {t['run'].get('config', {}).get('m', '?')}, "
                  f"N = {t['run'].get('config', {}).get('N', '?')}", fontsize=11)
     nums = []
@@ -229,13 +238,16 @@ def _b1_figures(man, folder):
         f = floor[floor["snr_db"] == snr]
         nums.append(f"{snr_text(snr)}: " + ", ".join(f"{r.method} {r.nmse_db_depth:.1f}" for r in g.itertuples())
                     + (f"; LASSO floor {float(f['nmse_db'].iloc[0]):.1f}" if len(f) else ""))
-    no_floor = "" if len(floor) else f" No LASSO floor: {LASSO_METHOD} was not run."
+    lasso = str(floor["method"].iloc[0]) if len(floor) else None
+    no_floor = "" if lasso else " No LASSO floor: no FISTA run of 100 or more iterations."
+    cut = ("" if below.empty else " Below the axis (not shown): " + ", ".join(
+        f"{m} ({snr_text(sn)}) down to {v:.0f} dB" for (m, sn), v in below.items()) + ".")
     cap = (_b1_setup(t["run"]) + "NMSE = 10 log10(sum ||x_k - x||^2 / sum ||x||^2) over the test set after "
            "iteration (layer) k, one panel per SNR; learned methods solid with markers, untrained references "
            "dashed (ISTA / FISTA at 16 and 1000 iterations, OMP / IHT with the oracle k and k = 70, Soft-OMP, "
-           f"Soft-IHT). Black dash-dot: the LASSO floor ({LASSO_METHOD} at its last iteration); grey dotted "
+           f"Soft-IHT). Black dash-dot: the LASSO floor ({lasso} at its last iteration); grey dotted "
            f"vertical: the nets' depth; grey dotted horizontal: -SNR. Layer-{depth} NMSE (dB) of the learned "
-           "methods: " + "; ".join(nums) + "." + no_floor)
+           "methods: " + "; ".join(nums) + "." + no_floor + cut)
     sources = [man.source("learned_b1_layer_table", table), man.source("learned_b1_nmse_curves", curves),
                man.source("learned_b1_lasso_floor", floor)]
     man.add("learned_b1_nmse", fig, cap, KIND_B1, sources, "B1: NMSE (dB) per layer")

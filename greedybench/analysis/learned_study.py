@@ -9,7 +9,8 @@ studies (they sit above it).
 - :func:`read_b1` / :func:`read_latent`: the tables of a folder, or the reason they cannot be read;
 - :func:`b1_curves`: NMSE (dB) per iteration, per method and SNR, with the method's kind
   (learned or untrained);
-- :func:`lasso_floor`: per SNR, the NMSE of FISTA at its last iteration (1000: the LASSO solution);
+- :func:`lasso_floor`: per SNR, the NMSE of the longest FISTA run at its last iteration (``fista-1000``
+  at full scale, ``fista-300`` at CI scale: the LASSO solution);
 - :func:`b1_training_curves`: the nets' validation NMSE and running training loss per step;
 - :func:`latent_curves` / :func:`gain_table`: rho*(delta) with intervals per family (OMP, IHT) and
   role (plain, oracle, net), and the fraction of the oracle's gain each net recovers.
@@ -19,17 +20,19 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["B1_FILES", "LATENT_FILES", "LASSO_METHOD", "read_b1", "read_latent", "snr_order", "snr_text",
+__all__ = ["B1_FILES", "LATENT_FILES", "lasso_method", "read_b1", "read_latent", "snr_order", "snr_text",
            "b1_curves", "lasso_floor", "b1_training_curves", "b1_layer_table", "latent_curves", "gain_table"]
 
 B1_FILES = ("b1_layers.csv", "b1_results.csv", "b1_training.csv")
 LATENT_FILES = ("latent_rho_star.csv",)
-LASSO_METHOD = "fista-1000"
+_LONG_FISTA = re.compile(r"^fista-(\d+)$")
+MIN_FLOOR_ITERS = 100   # a FISTA run this long or longer stands for the LASSO solution
 # methods whose rows say trained=True in b1_results.csv; this is the fallback for a table without it
 _LEARNED = ("lista", "lista-cp", "lista-cpss", "alista", "alista-paper", "pudle-ista", "omp-net", "iht-net")
 ROLES = {"": "plain (untrained)", "_oracle": "oracle weights 1_T", "_net": "trained net"}
@@ -99,13 +102,21 @@ def b1_curves(layers: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
     return d.sort_values(["_s", "_m", "iteration"]).drop(columns=["_s", "_m"]).reset_index(drop=True)
 
 
-def lasso_floor(curves: pd.DataFrame, method: str = LASSO_METHOD) -> pd.DataFrame:
-    """Per SNR: the NMSE (dB) of ``method`` at its last iteration (columns snr_db, iterations,
-    nmse_db); empty when the method was not run."""
+def lasso_method(curves: pd.DataFrame):
+    """The FISTA run with the most iterations (at least ``MIN_FLOOR_ITERS``), or None."""
+    runs = {m: int(g["iteration"].max()) for m, g in curves.groupby("method") if _LONG_FISTA.match(str(m))}
+    runs = {m: n for m, n in runs.items() if n >= MIN_FLOOR_ITERS}
+    return max(runs, key=runs.get) if runs else None
+
+
+def lasso_floor(curves: pd.DataFrame, method: str | None = None) -> pd.DataFrame:
+    """Per SNR: the NMSE (dB) of ``method`` (default :func:`lasso_method`) at its last iteration
+    (columns snr_db, method, iterations, nmse_db); empty when there is no such run."""
+    method = method or lasso_method(curves)
     d = curves[curves["method"] == method]
-    rows = [{"snr_db": s, "iterations": int(g["iteration"].max()),
+    rows = [{"snr_db": s, "method": method, "iterations": int(g["iteration"].max()),
              "nmse_db": float(g.loc[g["iteration"].idxmax(), "nmse_db"])} for s, g in d.groupby("snr_db")]
-    return pd.DataFrame(rows, columns=["snr_db", "iterations", "nmse_db"])
+    return pd.DataFrame(rows, columns=["snr_db", "method", "iterations", "nmse_db"])
 
 
 def b1_layer_table(curves: pd.DataFrame, depth: int) -> pd.DataFrame:

@@ -240,12 +240,16 @@ def _b1_figures(man, folder):
                     + (f"; LASSO floor {float(f['nmse_db'].iloc[0]):.1f}" if len(f) else ""))
     lasso = str(floor["method"].iloc[0]) if len(floor) else None
     no_floor = "" if lasso else " No LASSO floor: no FISTA run of 100 or more iterations."
+    c = t["run"].get("config") or {}
+    refs = (f"ISTA / FISTA at {depth} and {c['long_iters']} iterations, OMP / IHT with the oracle k and "
+            f"k = {c['k_fixed']}, Soft-OMP, Soft-IHT" + (", AMP" if (table["method"] == "amp").any() else "")
+            if {"long_iters", "k_fixed"} <= set(c)
+            else fmt_list(table.loc[~table["learned"], "method"].unique()))
     cut = ("" if below.empty else " Below the axis (not shown): " + ", ".join(
         f"{m} ({snr_text(sn)}) down to {v:.0f} dB" for (m, sn), v in below.items()) + ".")
     cap = (_b1_setup(t["run"]) + "NMSE = 10 log10(sum ||x_k - x||^2 / sum ||x||^2) over the test set after "
            "iteration (layer) k, one panel per SNR; learned methods solid with markers, untrained references "
-           "dashed (ISTA / FISTA at 16 and 1000 iterations, OMP / IHT with the oracle k and k = 70, Soft-OMP, "
-           f"Soft-IHT). Black dash-dot: the LASSO floor ({lasso} at its last iteration); grey dotted "
+           f"dashed ({refs}). Black dash-dot: the LASSO floor ({lasso} at its last iteration); grey dotted "
            f"vertical: the nets' depth; grey dotted horizontal: -SNR. Layer-{depth} NMSE (dB) of the learned "
            "methods: " + "; ".join(nums) + "." + no_floor + cut)
     sources = [man.source("learned_b1_layer_table", table), man.source("learned_b1_nmse_curves", curves),

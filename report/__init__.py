@@ -42,6 +42,8 @@ _SECTION_ORDER = [
     ("runtime", "Runtimes"),
     ("soft_vs_hard", "Soft vs hard algorithms (temperature sweep)"),
     ("training", "Trained unrolled nets"),
+    ("learned_b1", "Learned solvers: the LISTA benchmark B1"),
+    ("learned_transitions", "Learned solvers: phase transitions of the trained nets"),
 ]
 
 
@@ -290,6 +292,12 @@ def render_report(manifest, out_html, *, provenance, leaderboard_csv=None, summa
         entry["source_where"] = next((d["where"] for d in entry["downloads"] if d["rel"] == fig.get("source_csv")),
                                      fig.get("source_csv"))
         by_kind.setdefault(fig.get("kind", "other"), []).append(entry)
+    # a section whose inputs come from an optional run (the figure's skip entry names the command that
+    # makes them) is shown when absent too, as one line saying so and how to make it
+    absent = {}
+    for s in skipped:
+        if s.get("command") and not by_kind.get(s.get("kind")):
+            absent.setdefault(s["kind"], {"reason": s["reason"], "command": s["command"]})
     sections = []
     known = [k for k, _ in _SECTION_ORDER]
     for kind, heading in _SECTION_ORDER + [(k, k.replace("_", " ").capitalize())
@@ -297,6 +305,9 @@ def render_report(manifest, out_html, *, provenance, leaderboard_csv=None, summa
         if by_kind.get(kind):
             sections.append({"anchor": f"sec-{kind}", "heading": heading,
                              "text": texts.get(kind, ""), "figures": by_kind[kind]})
+        elif kind in absent:
+            sections.append({"anchor": f"sec-{kind}", "heading": heading, "text": "", "figures": [],
+                             "absent": absent[kind]})
     n_figs = sum(len(s["figures"]) for s in sections)
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(_HERE / "templates")),

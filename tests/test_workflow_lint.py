@@ -52,6 +52,7 @@ def test_fresh_clone_dry_run(tmp_path):
     assert "metadata" not in out, out
     jobs = re.findall(r"^rule (\w+):", out, flags=re.M)
     assert "report" in jobs and not [j for j in jobs if j.startswith("leaderboard")], sorted(set(jobs))
+    assert not {"b1_study", "latent_transition_study"} & set(jobs), "the studies are named targets only"
     assert "gpu" not in out
 
 

@@ -124,8 +124,9 @@ class Manifest:
         _save_svg(fig, self.out_dir / rel)
         self.figures.append(entry)
 
-    def skip(self, fig_id: str, kind: str, reason: str) -> None:
-        self.skipped.append({"id": fig_id, "kind": kind, "reason": reason})
+    def skip(self, fig_id: str, kind: str, reason: str, command: str | None = None) -> None:
+        """Record a figure not drawn; ``command``: what makes its missing inputs (the report says it)."""
+        self.skipped.append({"id": fig_id, "kind": kind, "reason": reason, **({"command": command} if command else {})})
 
 
 def hover_regions(fig: Figure, hover: list) -> list:

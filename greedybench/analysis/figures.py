@@ -15,7 +15,7 @@ optional extras, and writes into ``out_dir``:
 
 This module only orchestrates: the computations live in ``summary`` / ``phase`` / ``score`` /
 ``soft_vs_hard_study``, the drawing in one module per figure family (``fig_phase``,
-``fig_selection``, ``fig_runtime``, ``fig_soft_vs_hard``, ``fig_training``; shared parts in
+``fig_selection``, ``fig_runtime``, ``fig_soft_vs_hard``, ``fig_training``, ``fig_learned``; shared parts in
 ``fig_common``).
 """
 
@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from .fig_common import CRITERIA, DPI, Manifest, csv_bytes, setting, solver_colors, write_atomic
+from .fig_learned import learned_figures
 from .fig_phase import phase_figures
 from .fig_runtime import runtime_figures
 from .fig_selection import selection_maps
@@ -72,7 +73,10 @@ def make_figures(results_csv, out_dir, config=None, *, extras=None) -> dict:
         (``{net: {"loss_csv", "weights_csv", "errors_csv", "baselines": {name: loss}}}``, Fig. 3
         panels), ``transitions`` and ``transition_counts`` (the transition study's
         tables/transitions.csv and tables/transition_counts.csv: rho*(delta) curves per N and
-        family, rho* against N at ``transitions.finite_size.delta``). A missing or unreadable
+        family, rho* against N at ``transitions.finite_size.delta``), ``learned_b1`` and
+        ``learned_transitions`` (output folders of ``python -m greedybench.studies.lista_b1`` and
+        ``... latent_transition``: B1 NMSE per layer and training curves, the trained nets'
+        rho*(delta); when absent, skipped with the command that makes them). A missing or unreadable
         extra is not drawn; the manifest says why.
     """
     out_dir = Path(out_dir)
@@ -109,6 +113,7 @@ def make_figures(results_csv, out_dir, config=None, *, extras=None) -> dict:
     transition_figures(man, extras.get("transitions"), extras.get("transition_counts"),
                        finite_size_delta=float(((config or {}).get("transitions") or {})
                                                .get("finite_size", {}).get("delta", 0.5)))
+    learned_figures(man, extras.get("learned_b1"), extras.get("learned_transitions"))
 
     summary = summary_table(d, all_rates, curves)
     write_atomic(out_dir / "summary.csv", csv_bytes(summary))

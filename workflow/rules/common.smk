@@ -345,3 +345,73 @@ def report_leaderboard(wildcards):
 def transition_job_params(wildcards):
     """Everything the job reads: a changed solver, protocol or criterion reruns only its jobs."""
     return PLAN.transition_params(wildcards.family, wildcards.tvariant)
+
+
+# ------------------------------------------------------------------------------------------------
+# The learned-solver studies (workflow/rules/studies.smk), named targets outside the default one.
+
+STUDIES = "results/studies"
+_B1_DEFAULT_SCALE = {"b1": "full", "b1_ci": "ci"}
+
+
+def b1_study_args(wildcards):
+    """The command-line options of greedybench.studies.lista_b1 for target {b1target}."""
+    st = CFG["studies"][wildcards.b1target]
+    args = ["--scale", st.get("scale", _B1_DEFAULT_SCALE[wildcards.b1target])]
+    for snr in st.get("snrs") or []:
+        args += ["--snr", str(snr)]
+    if st.get("steps"):
+        args += ["--steps", str(st["steps"])]
+    if st.get("alista_paper"):
+        args.append("--alista-paper")
+    args += ["--seed", str(st.get("seed", 0)), "--threads", str(st.get("threads", 1))]
+    return " ".join(args)
+
+
+def study_runtime(wildcards):
+    """Minutes a study job may run on a cluster (profiles/slurm): the full B1 trains for hours."""
+    return {"b1": 24 * 60, "b1_ci": 60}.get(wildcards.get("b1target"), 6 * 60)
+
+
+def study_folder(wildcards, output):
+    """The folder of a study's outputs (its resume state lives there too)."""
+    return str(Path(output[0]).parent)
+
+
+def latent_study_args(wildcards):
+    st = CFG["studies"]["latent_transition"]
+    args = ["--scale", st.get("scale", "small"), "--seed", str(st.get("seed", 0))]
+    if st.get("steps"):
+        args += ["--steps", str(st["steps"])]
+    args += ["--threads", str(st.get("threads", 1))]
+    return " ".join(args)
+
+
+def _digest(paths):
+    h = hashlib.sha256()
+    for p in paths:
+        if p.is_file():
+            for part in (p.name.encode(), b"\0", p.read_bytes()):
+                h.update(part)
+    return h.hexdigest()
+
+
+def learned_study_outputs(wildcards):
+    """The study folders whose tables exist (full B1 before the CI-scale one), with a checksum of
+    their tables: the figures are redrawn when a study finishes or changes. By presence, as a
+    parameter: as inputs they would pull hours of training into every run."""
+    out = {}
+    for target in ("b1", "b1_ci"):
+        folder = Path(STUDIES) / target
+        if (folder / "b1_layers.csv").is_file():
+            files = [
+                folder / f
+                for f in ("b1_layers.csv", "b1_results.csv", "b1_training.csv")
+            ]
+            out["learned_b1"] = {"path": str(folder), "sha256": _digest(files)}
+            break
+    folder = Path(STUDIES) / "latent_transition"
+    if (folder / "latent_rho_star.csv").is_file():
+        files = [folder / f for f in ("latent_rho_star.csv", "latent_cells.csv")]
+        out["learned_transitions"] = {"path": str(folder), "sha256": _digest(files)}
+    return out

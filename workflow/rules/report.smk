@@ -14,6 +14,7 @@ rule figures:
     params:
         config=CFG,
         training=training_panels,
+        studies=learned_study_outputs,
     script:
         "../scripts/figures.py"
 

@@ -4,7 +4,7 @@
     greedybench solvers [--solver-file F] [--json]       entries, capabilities, availability
     greedybench instance --ensemble gaussian ... -o F    generate and save one instance
     greedybench solve SOLVER INSTANCE [-o F]             one variant on one instance file
-    greedybench compare FILE [--quick] [--families ...] [--out DIR]   rank a drop-in on the leaderboard grid
+    greedybench compare FILE [--quick] [--seed random]   rank a drop-in on the leaderboard grid
     greedybench leaderboard instances|solve|aggregate ...   the leaderboard's pipeline stages
     greedybench fig2 [ARGS]                              the paper's Fig. 2 (greedybench.experiments.fig2)
     greedybench fig3 [ARGS]                              the paper's Fig. 3 (greedybench.experiments.fig3)
@@ -341,6 +341,14 @@ def add_compare(sub):
                         "for every solver on that subset)")
     p.add_argument("--out", help="output directory (default: results/compare/<name>/)")
     p.add_argument("--device", help="cpu or cuda (default: the grid's, cpu; times are comparable on one device only)")
+    p.add_argument("--timeout-s", type=float, default=60.0, metavar="S",
+                   help="limit per batch for the solver's process (warm-up call included); a solver that "
+                        "exceeds it is killed and compare exits with code 2")
+    p.add_argument("--memory-gb", type=float, default=8.0, metavar="GB",
+                   help="address-space cap of the solver's process (RLIMIT_AS; not applied on cuda; 0: none)")
+    p.add_argument("--seed", metavar="S|random",
+                   help="also run the solver and omp on fresh instances drawn in memory with this seed ('random': "
+                        "one drawn and printed) and say whether the scores agree with the stored ones")
     p.add_argument("--grid", help=argparse.SUPPRESS)
     p.add_argument("--stored-rows", help=argparse.SUPPRESS)
     p.add_argument("--stored-csv", help=argparse.SUPPRESS)
@@ -349,7 +357,8 @@ def add_compare(sub):
 @_command
 def cmd_compare(args) -> int:
     lb.compare(args.solver_file, families=args.families, quick=args.quick, out=args.out, device=args.device,
-            grid_path=args.grid, stored_rows=args.stored_rows, stored_csv=args.stored_csv)
+               grid_path=args.grid, stored_rows=args.stored_rows, stored_csv=args.stored_csv,
+               timeout_s=args.timeout_s, memory_gb=args.memory_gb or None, seed=args.seed)
     return 0
 
 

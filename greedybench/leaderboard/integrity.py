@@ -60,10 +60,19 @@ def tree_files(root, pattern: str = "*") -> List[Path]:
     return sorted(p for p in root.rglob(pattern) if p.is_file()) if root.is_dir() else []
 
 
+#: greedybench's packages that live in their own folders (pyproject's package-dir)
+_PACKAGE_ROOTS = ("greedybench", "greedybench.solvers", "greedybench.datasets", "greedybench.report")
+
+
 def source_files() -> List[Path]:
-    """greedybench's own Python files (the scorer a solver might try to patch on disk)."""
-    root = Path(importlib.util.find_spec("greedybench").origin).parent
-    return tree_files(root, "*.py")
+    """greedybench's own Python files (the scorer and the built-in solvers a solver file might try
+    to patch on disk)."""
+    files = set()
+    for name in _PACKAGE_ROOTS:
+        spec = importlib.util.find_spec(name)
+        for loc in (spec.submodule_search_locations or []) if spec else []:
+            files.update(tree_files(loc, "*.py"))
+    return sorted(files)
 
 
 def digests(paths: Iterable) -> Dict[str, Optional[str]]:

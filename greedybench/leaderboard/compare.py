@@ -198,6 +198,9 @@ def compare(solver_file, *, families: Optional[Sequence[str]] = None, quick: boo
     tamper = _Tamper(stored_csv, stored_rows, list(fam_dirs.values()))
 
     with ExitStack() as stack:
+        if out is not None:  # refused early when another compare writes there
+            out = Path(out)
+            stack.enter_context(OutLock(out, echo=echo))
         sb = Sandbox(path, timeout_s=timeout_s, memory_gb=memory_gb, threads=grid.threads, device=device)
         stack.callback(sb.close)
         try:
@@ -206,11 +209,9 @@ def compare(solver_file, *, families: Optional[Sequence[str]] = None, quick: boo
             raise CompareError(_paragraph(path, str(exc), _FAILURE_HINTS.get(exc.kind, ""),
                                           tamper.ending(), sb.output_tail())) from None
         entry, variants = _declared(path, sb, decl, grid, tamper)
-        out = Path(out) if out is not None else Path("results") / "compare" / entry.name
-        if out.resolve() in (STORED_CSV.parent.resolve(), stored_csv.parent.resolve()):
-            raise CompareError(f"--out {out} is the directory of the stored leaderboard; "
-                               "choose another directory (compare never writes there)")
-        stack.enter_context(OutLock(out, echo=echo))
+        if out is None:
+            out = Path("results") / "compare" / entry.name
+            stack.enter_context(OutLock(out, echo=echo))
         try:
             cells, problems = _run_all(sb, variants, grid, loaded, fam_dirs, device)
             fresh = _run_fresh(sb, variants, grid, seed, device, echo) if seed is not None else None

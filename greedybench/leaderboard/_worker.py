@@ -15,43 +15,21 @@ failed problems), or ``fatal`` (the solver exited, or ran out of memory: compare
 from __future__ import annotations
 
 import io
-import json
 import os
 import resource
-import struct
 import sys
 
-_FRAME = struct.Struct("<QQ")
+from ._protocol import read_frame, write_frame
 
-
-def _read_exact(fh, n: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = fh.read(n - len(buf))
-        if not chunk:
-            raise EOFError
-        buf += chunk
-    return bytes(buf)
-
-
-def read_frame(fh):
-    hlen, plen = _FRAME.unpack(_read_exact(fh, _FRAME.size))
-    return json.loads(_read_exact(fh, hlen).decode()), _read_exact(fh, plen)
-
-
-def write_frame(fh, header: dict, payload: bytes = b"") -> None:
-    h = json.dumps(header).encode()
-    fh.write(_FRAME.pack(len(h), len(payload)) + h + payload)
-    fh.flush()
-
-
-def _is_memory_error(exc: BaseException) -> bool:
+def _memory_error(exc: BaseException):
+    """The exception in ``exc``'s chain that says memory ran out (MemoryError, torch's allocator
+    errors), else None."""
     while exc is not None:
         text = str(exc)
         if isinstance(exc, MemoryError) or "can't allocate memory" in text or "out of memory" in text.lower():
-            return True
+            return exc
         exc = exc.__cause__
-    return False
+    return None
 
 
 def main() -> int:
@@ -108,8 +86,10 @@ def main() -> int:
                     t = time_call(lambda: run_solver_ex(variant, problem), device=msg["device"], repeats=1,
                                   warmup=int(msg.get("warmup", 0)))
                 except SolverContractError as exc:
-                    if _is_memory_error(exc):
-                        write_frame(proto_out, {"reply": "fatal", "kind": "memory", "detail": str(exc)})
+                    mem = _memory_error(exc.__cause__)
+                    if mem is not None:
+                        write_frame(proto_out, {"reply": "fatal", "kind": "memory",
+                                                "detail": f"{type(mem).__name__}: {mem}"})
                         return 3
                     write_frame(proto_out, {"reply": "error", "detail": str(exc)})
                     continue
@@ -127,7 +107,7 @@ def main() -> int:
             write_frame(proto_out, {"reply": "fatal", "kind": "exit", "detail": f"SystemExit({exc.code!r})"})
             return 5
         except BaseException as exc:  # noqa: BLE001 -- anything else ends the worker with a reason
-            kind = "memory" if _is_memory_error(exc) else "crash"
+            kind = "memory" if _memory_error(exc) is not None else "crash"
             try:
                 write_frame(proto_out, {"reply": "fatal", "kind": kind, "detail": f"{type(exc).__name__}: {exc}"})
             except BaseException:  # noqa: BLE001 -- the pipe may be gone too

@@ -42,7 +42,7 @@ import torch
 from .._validation import GreedybenchError
 from ..pipeline.core import problem_of, score_rows
 from ..registry import SolverContractError, SolverEntry, Variant
-from ._worker import _FRAME
+from ._protocol import FRAME as _FRAME
 
 __all__ = ["PUBLIC_META", "SandboxFailure", "Sandbox", "public_meta"]
 
@@ -105,6 +105,8 @@ class Sandbox:
         self.decl: Dict[str, Any] = {}
         self._tmp = None
         self._log = None
+        self._tail = ""
+        self._index: Dict[str, int] = {}
         self.batches = 0
 
     # -------------------------------------------------------------------------------- process
@@ -135,13 +137,7 @@ class Sandbox:
 
     def close(self) -> None:
         if self.proc is not None:
-            if self.proc.poll() is None:
-                try:
-                    self._send({"op": "close"}, b"", time.monotonic() + 5)
-                    self.proc.wait(timeout=5)
-                except Exception:  # noqa: BLE001 -- it is killed below
-                    pass
-            self._kill()
+            self._kill()  # it holds nothing worth a clean shutdown (torch's teardown takes a second)
             for fh in (self.proc.stdin, self.proc.stdout):
                 try:
                     fh.close()
@@ -150,6 +146,7 @@ class Sandbox:
             self.proc = None
         _set_dumpable(True)
         if self._log is not None:
+            self._tail = self.output_tail()
             self._log.close()
             self._log = None
         if self._tmp is not None:
@@ -165,9 +162,9 @@ class Sandbox:
             self.proc.wait()
 
     def output_tail(self, n: int = 400) -> str:
-        """The end of what the solver printed (stdout and stderr), one line."""
+        """The end of what the solver printed (stdout and stderr), one line (kept after close)."""
         if self._log is None:
-            return ""
+            return self._tail[-n:]
         self._log.flush()
         self._log.seek(0)
         text = self._log.read().decode(errors="replace")
@@ -235,9 +232,9 @@ class Sandbox:
             code = self.proc.returncode
         if code is not None and code < 0:
             name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
-            why = {"SIGKILL": "killed (SIGKILL: e.g. the system's out-of-memory killer)",
-                   "SIGSEGV": "crashed with a segmentation fault (SIGSEGV)"}.get(name, f"killed by signal {name}")
-            raise SandboxFailure("killed", f"{where}: its process was {why}")
+            why = {"SIGKILL": "was killed (SIGKILL: e.g. the system's out-of-memory killer)",
+                   "SIGSEGV": "crashed with a segmentation fault (SIGSEGV)"}.get(name, f"was killed by signal {name}")
+            raise SandboxFailure("killed", f"{where}: its process {why}")
         raise SandboxFailure("exit", f"{where}: its process ended by itself with exit code {code} "
                              "(os._exit or similar inside the solver file)")
 

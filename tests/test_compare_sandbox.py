@@ -4,7 +4,9 @@ memory gets exit 2 and one paragraph; partial failures are scored; the stored fi
 checksummed; one compare per --out; the fresh-seed check exposes a solver that reads the public
 instances. All on the quick subset (one family, two deltas)."""
 
+import importlib.metadata
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -150,6 +152,15 @@ def test_failing_on_one_batch_is_scored_with_status_errors(tmp_path):
     assert mine["status_detail"].startswith("1 of 22 batches failed") and "cannot do this one" in mine["status_detail"]
     cells = lb.read_rows(tmp_path / "out" / "cells.csv")
     assert [c["status"] for c in cells].count("error") == 1
+    # the report names and highlights the solver, renders its comparison as a table, real versions
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "<title>greedybench compare: one_bad_batch</title>" in page
+    assert '<table id="comparison-one_bad_batch">' in page and '<table id="leaderboard-table">' in page
+    assert page.count("<tr class=mine>") == 2 and "\u25c0 your solver" in page
+    for dist in ("python", "torch", "numpy", "snakemake", "greedybench"):
+        want = platform.python_version() if dist == "python" else importlib.metadata.version(dist)
+        assert f"<td>version: {dist}</td><td>{want}</td>" in page
+    assert "unknown" not in page
 
 
 def test_a_solver_modifying_the_leaderboard_is_caught(tmp_path, capsys):

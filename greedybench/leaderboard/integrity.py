@@ -94,7 +94,7 @@ def expected_meta(grid: Grid, family: str, m: int, s: int) -> Dict:
     fam = grid.families[family]
     want = {"N": grid.N, "m": int(m), "s": int(s), "batch": grid.trials, "seed": grid.seed,
             "sigma": float(grid.sigma)}
-    want.update({k: fam[k] for k in FAMILY_KEYS})
+    want.update({k: fam[k] for k in FAMILY_KEYS if fam.get(k) is not None})  # None: the generator's default
     return want
 
 

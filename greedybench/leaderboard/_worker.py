@@ -1,7 +1,8 @@
 """The drop-in solver's own process for ``greedybench compare`` (:mod:`.sandbox` starts it).
 
-Run as ``python -m greedybench.leaderboard._worker`` (a fresh interpreter: nothing of the parent's
-memory is inherited). It speaks a small framed protocol on its original stdin/stdout (JSON headers,
+Run as a script, ``python .../greedybench/leaderboard/_worker.py`` (a fresh interpreter: nothing of
+the parent's memory is inherited; as a script it skips importing the ``greedybench.leaderboard``
+package, which the solver does not need: a second less to start). It speaks a small framed protocol on its original stdin/stdout (JSON headers,
 arrays as ``.npz`` bytes, never pickle); the solver's own prints go to stderr, which the parent
 keeps in a log. It holds only what the parent sends per batch (A, y, the sizes, sigma and the
 public meta fields): never the true signal, its support, the seed or the hidden set.
@@ -19,7 +20,11 @@ import os
 import resource
 import sys
 
-from ._protocol import read_frame, write_frame
+if __name__ == "__main__":  # run as a script: its folder is sys.path[0]; take the framing, then drop it
+    from _protocol import read_frame, write_frame  # noqa: E402
+    del sys.path[0]
+else:
+    from ._protocol import read_frame, write_frame
 
 def _memory_error(exc: BaseException):
     """The exception in ``exc``'s chain that says memory ran out (MemoryError, torch's allocator
@@ -43,9 +48,9 @@ def main() -> int:
     import numpy as np
     import torch
 
-    from ..pipeline.timing import time_call
-    from ..registry import ProblemBatch, SolverContractError, discover, run_solver_ex
-    from ..storage import set_threads
+    from greedybench.pipeline.timing import time_call
+    from greedybench.registry import ProblemBatch, SolverContractError, discover, run_solver_ex
+    from greedybench.storage import set_threads
 
     variants = []
     while True:

@@ -1,7 +1,7 @@
 """The drop-in solver of ``greedybench compare`` runs in its own process; scoring stays here.
 
-:class:`Sandbox` starts ``python -m greedybench.leaderboard._worker`` (a fresh interpreter, not a
-fork: it inherits none of this process's memory) in a private temporary working directory. The
+:class:`Sandbox` starts ``python .../greedybench/leaderboard/_worker.py`` (a fresh interpreter, not
+a fork: it inherits none of this process's memory) in a private temporary working directory. The
 worker loads the solver file with the registry loader and, per batch, receives only ``A``, ``y``,
 ``m``, ``N``, ``s``, ``B``, ``sigma``, dtype, device and the public meta fields
 (:data:`PUBLIC_META`: the family's description, no seed, no generator state, no hidden set ``T``),
@@ -50,6 +50,8 @@ __all__ = ["PUBLIC_META", "SandboxFailure", "Sandbox", "public_meta"]
 #: name, is withheld: nothing from which the signal or its support can be rebuilt)
 PUBLIC_META = ("family", "ensemble", "signal", "amplitude", "normalize", "shared_A", "K", "block", "complex",
                "dtype", "A_dtype", "m", "N", "s", "batch", "sigma")
+#: the worker script (run by path: the solver's process does not import this package)
+WORKER = Path(__file__).resolve().parent / "_worker.py"
 STARTUP_S = 120.0  # the worker's own start (python, torch) on a loaded machine, before the solver file
 _MAX_HEADER = 1 << 20
 
@@ -125,7 +127,7 @@ class Sandbox:
         self._log = open(Path(self._tmp.name) / "solver.log", "w+b")
         _set_dumpable(False)
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen([sys.executable, "-m", "greedybench.leaderboard._worker"],
+        self.proc = subprocess.Popen([sys.executable, str(WORKER)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
                                      cwd=self._tmp.name, env=env, start_new_session=True)
         os.set_blocking(self.proc.stdin.fileno(), False)

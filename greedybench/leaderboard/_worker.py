@@ -2,8 +2,9 @@
 
 Run as a script, ``python .../greedybench/leaderboard/_worker.py`` (a fresh interpreter: nothing of
 the parent's memory is inherited; as a script it skips importing the ``greedybench.leaderboard``
-package, which the solver does not need: a second less to start). It speaks a small framed protocol on its original stdin/stdout (JSON headers,
-arrays as ``.npz`` bytes, never pickle); the solver's own prints go to stderr, which the parent
+package, which the solver does not need: a second less to start). It speaks a small framed
+protocol (:mod:`._protocol`) on its original stdin/stdout (JSON headers, arrays as ``.npz`` bytes,
+never pickle); the solver's own prints go to stderr, which the parent
 keeps in a log. It holds only what the parent sends per batch (A, y, the sizes, sigma and the
 public meta fields): never the true signal, its support, the seed or the hidden set.
 

@@ -140,13 +140,15 @@ def write_report(path, *, name: str, solver_file, table, own_names, grid: Grid, 
                 parts.append("<p>Why: " + e("; ".join(why)) + ".</p>")
         parts.append(f"<p>Status <b>{e(r['status'])}</b>" + (f": {e(r['status_detail'])}" if r["status_detail"] else "")
                      + "</p>")
+    flag = {True: "bad", False: "ok"}
     parts.append("<h2>Checks</h2><ul>" + "".join(
-        f"<li class='{'bad' if ('MODIFIED' in c or 'DISAGREES' in c) else 'ok'}'>{e(c)}</li>" for c in checks) + "</ul>")
+        f"<li class='{flag['MODIFIED' in c or 'DISAGREES' in c]}'>{e(c)}</li>" for c in checks) + "</ul>")
     if seed_results:
         parts.append("<h2>Fresh-seed check</h2>")
         parts.append(_table_html([{k: (f"{v:.4f}" if isinstance(v, float) else str(v)) for k, v in s.items()}
                                   for s in seed_results],
-                                 ["solver", "seed", "stored", "fresh", "lo", "hi", "agree", "method"], own, "seed-check"))
+                                 ["solver", "seed", "stored", "fresh", "lo", "hi", "agree", "method"], own,
+                                 "seed-check"))
     parts.append("<h2>Ranking</h2>")
     parts.append(_table_html(table, list(table[0].keys()) if table else cols, own, "leaderboard-table"))
     parts.append("<h2>Summary</h2><pre>" + e(summary) + "</pre>")

@@ -329,11 +329,14 @@ def add_compare(sub):
                     "only under --out, after every variant ran; never modifies the stored leaderboard. The "
                     "grid's instances are made once, in the leaderboard's own store "
                     "(results/leaderboard/instances/ of the repository), and reused by every later compare "
-                    "and by the leaderboard. Exit code 2 for a file that cannot be ranked.",
+                    "and by the leaderboard. The solver runs in its own process, which never receives the true "
+                    "signals; scoring stays in compare, which checksums the stored leaderboard before and after. "
+                    "Exit code 2 for a file that cannot be ranked (also: it exits, hangs, dies or exhausts memory).",
         formatter_class=_Formatter,
         epilog="examples:\n"
                "  greedybench compare docs/examples/my_solver.py --quick\n"
-               "  greedybench compare my_solver.py --families dct_gaussian dft_latent --out /tmp/cmp")
+               "  greedybench compare my_solver.py --families dct_gaussian dft_latent --out /tmp/cmp\n"
+               "  greedybench compare my_solver.py --quick --seed random   # also on instances it cannot know")
     p.add_argument("solver_file", help="path to the solver entry (.py), see docs/examples/my_solver.py")
     p.add_argument("--families", nargs="+", metavar="FAMILY", help="only these grid families (default: all)")
     p.add_argument("--quick", action="store_true",

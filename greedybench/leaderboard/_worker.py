@@ -50,9 +50,11 @@ def main() -> int:
     import torch
 
     from greedybench.pipeline.timing import time_call
-    from greedybench.registry import ProblemBatch, SolverContractError, discover, run_solver_ex
+    from greedybench.registry import (ProblemBatch, SolverContractError, SolverEntry, discover, load_entry,
+                                      run_solver_ex)
     from greedybench.storage import set_threads
 
+    builtins = discover()  # before the solver file is sent: the built-in names (its name must be new)
     variants = []
     while True:
         try:
@@ -69,8 +71,10 @@ def main() -> int:
                     resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
                 set_threads(int(msg.get("threads", 1)))
                 path = os.path.realpath(msg["path"])
-                entries = discover([path], refresh=True)
-                entry = next((e for e in entries.values() if os.path.realpath(str(e.path)) == path), None)
+                entry = load_entry(path)  # the registry's loader, as discover([path]) uses it
+                if entry.name in builtins:
+                    entry = SolverEntry(name=entry.name, path=entry.path, available=False,
+                                        reason=f"name {entry.name!r} is already used by {builtins[entry.name].path}")
                 decl = {"name": entry.name, "available": entry.available, "reason": entry.reason,
                         "capabilities": dict(entry.capabilities), "description": entry.description,
                         "variants": [], "variants_error": ""}

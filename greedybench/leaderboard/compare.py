@@ -176,6 +176,13 @@ def compare(solver_file, *, families: Optional[Sequence[str]] = None, quick: boo
             raise CompareError(f"--seed must be an integer or 'random'; got {seed!r}") from None
     if seed == "random":
         seed = draw_seed()
+    try:  # a syntax error is reported without starting anything (compile() runs none of the file)
+        compile(path.read_bytes(), str(path), "exec")
+    except SyntaxError as exc:
+        reason = f"import failed: SyntaxError: {exc.msg} (line {exc.lineno})"
+        raise CompareError(_paragraph(path, reason, _unavailable_hint(reason))) from None
+    except ValueError:  # e.g. null bytes: the loader in the solver's process says it
+        pass
     grid_full = load_grid(grid_path)
     try:
         grid = grid_full.subset(families, quick=quick)
@@ -189,22 +196,22 @@ def compare(solver_file, *, families: Optional[Sequence[str]] = None, quick: boo
     device = device or grid.device
     set_threads(grid.threads)
 
-    stored, notes = _stored(stored_rows, grid)
-    fam_dirs = {f: instance_store(grid_full, f, root=instances_root, echo=echo) for f in grid.families}
-    try:  # every instance loaded (and checked against its cell) before the solver's process starts
-        loaded = {f: list(grid_instances(fam_dirs[f], grid, f, device=device)) for f in grid.families}
-    except InstanceFileError as exc:
-        raise CompareError(f"the instance store is not the leaderboard grid's: {exc}") from exc
-    tamper = _Tamper(stored_csv, stored_rows, list(fam_dirs.values()))
-
     with ExitStack() as stack:
         if out is not None:  # refused early when another compare writes there
             out = Path(out)
             stack.enter_context(OutLock(out, echo=echo))
         sb = Sandbox(path, timeout_s=timeout_s, memory_gb=memory_gb, threads=grid.threads, device=device)
         stack.callback(sb.close)
+        sb.spawn()  # python and torch start there while this process reads the stored files
+        stored, notes = _stored(stored_rows, grid)
+        fam_dirs = {f: instance_store(grid_full, f, root=instances_root, echo=echo) for f in grid.families}
+        try:  # every instance loaded (and checked against its cell) before the solver's code runs
+            loaded = {f: list(grid_instances(fam_dirs[f], grid, f, device=device)) for f in grid.families}
+        except InstanceFileError as exc:
+            raise CompareError(f"the instance store is not the leaderboard grid's: {exc}") from exc
+        tamper = _Tamper(stored_csv, stored_rows, list(fam_dirs.values()))
         try:
-            decl = sb.start()
+            decl = sb.load()
         except SandboxFailure as exc:
             raise CompareError(_paragraph(path, str(exc), _FAILURE_HINTS.get(exc.kind, ""),
                                           tamper.ending(), sb.output_tail())) from None

@@ -121,8 +121,14 @@ class Sandbox:
         self.close()
 
     def start(self) -> Dict[str, Any]:
-        """Start the worker and load the file; returns its declaration (name, available, reason,
-        capabilities, variants [{name, params_json}], variants_error)."""
+        """:meth:`spawn`, then :meth:`load`: returns the file's declaration."""
+        self.spawn()
+        return self.load()
+
+    def spawn(self) -> None:
+        """Start the worker process. It imports torch and greedybench, then waits for :meth:`load`:
+        no code of the solver file runs before that, so the caller can prepare meanwhile (the
+        checksums taken in between are taken before the solver's code ran)."""
         self._tmp = tempfile.TemporaryDirectory(prefix="greedybench-sandbox-")
         self._log = open(Path(self._tmp.name) / "solver.log", "w+b")
         _set_dumpable(False)
@@ -131,6 +137,11 @@ class Sandbox:
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
                                      cwd=self._tmp.name, env=env, start_new_session=True)
         os.set_blocking(self.proc.stdin.fileno(), False)
+
+    def load(self) -> Dict[str, Any]:
+        """Load the solver file in the worker (its module-level code runs there); returns its
+        declaration (name, available, reason, capabilities, variants [{name, params_json}],
+        variants_error)."""
         mem = int(self.memory_gb * 2**30) if self.memory_gb and not str(self.device).startswith("cuda") else 0
         reply, _ = self._call({"op": "load", "path": str(self.path), "memory_bytes": mem, "threads": self.threads},
                               b"", STARTUP_S + self.timeout_s, "while loading the file")

@@ -104,7 +104,7 @@ def test_the_solver_gets_no_seed_no_hidden_set():
 def test_config_reading_cheat_is_exposed_by_a_fresh_seed(quick, tmp_path):
     """The stored instances are public: a file that rebuilds them from config/leaderboard.yaml wins
     on them, and the fresh-seed check says its score is not reproduced; omp's is."""
-    res = lb.compare(CHEATERS / "cheat_config_seed.py", quick=True, out=tmp_path / "out", seed=12345, n_boot=50,
+    res = lb.compare(CHEATERS / "cheat_config_seed.py", quick=True, out=tmp_path / "out", seed=12345, n_boot=30,
                      echo=lambda s: None)
     table = {r["solver"]: r for r in res["table"]}
     assert float(table["cheat_config_seed"]["auc_mean"]) > float(table["omp"]["auc_mean"])
@@ -117,7 +117,7 @@ def test_config_reading_cheat_is_exposed_by_a_fresh_seed(quick, tmp_path):
 
 
 FATAL = {
-    "hang": ("while True:\n    pass\n", "time limit of 3 s"),
+    "hang": ("while True:\n    pass\n", "time limit of 1.5 s"),
     "sysexit": ("sys.exit(0)\n", "sys.exit"),
     "osexit": ("os._exit(3)\n", "exit code 3"),
     "memory": ("torch.ones(50 * 2**30 // 8, dtype=torch.float64)\n", "ran out of memory"),
@@ -130,7 +130,7 @@ def test_fatal_solver_gets_a_paragraph_and_exit_2(kind, tmp_path, capsys):
     path = _write(tmp_path, f"fatal_{kind}", "def solve(problem):\n    print('working on it')\n"
                   + textwrap.indent(body, "    "))
     out = tmp_path / "out"
-    rc = main(["compare", str(path), "--quick", "--out", str(out), "--timeout-s", "3", "--memory-gb", "4"])
+    rc = main(["compare", str(path), "--quick", "--out", str(out), "--timeout-s", "1.5", "--memory-gb", "4"])
     err = capsys.readouterr().err
     assert rc == 2, err
     assert len(err.strip().splitlines()) == 1 and str(path) in err and expect in err, err
@@ -210,31 +210,7 @@ def test_one_compare_per_out(tmp_path):
         holder.kill()
         holder.wait()
     said = []
-    probe = textwrap.dedent(f"""
-        from greedybench.leaderboard.integrity import OutLock, LockedError
-        try:
-            OutLock({str(out)!r}).__enter__()
-        except LockedError:
-            raise SystemExit(7)
-        """)
     with OutLock(out, echo=said.append):  # the holder is gone: its lock is taken over
         assert (out / ".compare.lock").read_text().strip() == str(os.getpid())
-        assert subprocess.run([sys.executable, "-c", probe]).returncode == 7  # and refused to others
     assert said and "no longer runs" in said[0] and str(holder.pid) in said[0]
     assert not (out / ".compare.lock").exists()
-
-
-def test_seed_agreement_rule(quick):
-    """Same outcomes agree; a score that collapses disagrees; with a stored interval the fresh
-    interval must overlap it."""
-    grid, _ = quick
-    omp = [r for r in lb.read_rows(lb.STORED_ROWS) if r["solver"] == "omp" and r["family"] == FAMILY
-           and float(r["delta"]) in grid.delta]
-    same = lb.seed_agreement(omp, omp, grid, n_boot=20)
-    assert same["agree"] and same["stored"] == same["fresh"] and same["lo"] <= 0 <= same["hi"]
-    zero = [dict(r, n_success="0") for r in omp]
-    gone = lb.seed_agreement(omp, zero, grid, n_boot=20)
-    assert not gone["agree"] and gone["fresh"] == 0 and gone["hi"] < 0
-    a = same["stored"]
-    assert lb.seed_agreement(zero, omp, grid, interval=(a - 0.01, a + 0.01), n_boot=20)["agree"]
-    assert not lb.seed_agreement(omp, zero, grid, interval=(a - 0.01, a + 0.01), n_boot=20)["agree"]

@@ -103,19 +103,19 @@ _FAILURE_HINTS = {
 }
 
 
-def _guarded(stored_csv: Path, stored_rows: Path, instance_dirs) -> Dict[str, Tuple[str, List[Path]]]:
+def _guarded(stored_csv: Path, stored_rows: Path, instance_dirs) -> Dict[str, List[Path]]:
     """The files whose checksums compare takes before and after the solver's process runs."""
-    return {"stored leaderboard": ("", [stored_csv, stored_rows]),
-            "instance store": ("", [p for d in instance_dirs for p in tree_files(d)]),
-            "greedybench source": ("", source_files())}
+    return {"stored leaderboard": [stored_csv, stored_rows],
+            "instance store": [p for d in instance_dirs for p in tree_files(d)],
+            "greedybench source": source_files()}
 
 
 class _Tamper:
-    """sha256 of the guarded files before the solver's process starts; :meth:`verdict` after."""
+    """sha256 of the guarded files before the solver's code runs; :meth:`verdict` after."""
 
     def __init__(self, stored_csv: Path, stored_rows: Path, instance_dirs):
         self.stored_csv, self.stored_rows = stored_csv, stored_rows
-        self.groups = {k: v[1] for k, v in _guarded(stored_csv, stored_rows, instance_dirs).items()}
+        self.groups = _guarded(stored_csv, stored_rows, instance_dirs)
         self.before = {k: digests(v) for k, v in self.groups.items()}
 
     def verdict(self) -> Tuple[List[str], List[str]]:
@@ -230,9 +230,10 @@ def compare(solver_file, *, families: Optional[Sequence[str]] = None, quick: boo
         modified, checks = tamper.verdict()
         if modified:
             raise CompareError(" ".join(
-                f"{path}: the solver's process MODIFIED files during the run (sha256 before != after): "
-                f"{', '.join(modified)}. The comparison is void and nothing was written; restore them (git "
-                "checkout results/, or regenerate the instance store) before trusting them again.".split()))
+                f"{path}: files were MODIFIED during the run (sha256 before != after), by the solver's process "
+                f"or by something else running at the same time: {', '.join(modified)}. The comparison is void "
+                "and nothing was written; restore them (git checkout results/, or regenerate the instance store) "
+                "before trusting them again.".split()))
         run = [c for c in cells if c["status"] in ("ok", "error")]
         if run and all(c["status"] == "error" for c in run):
             first = next(c for c in run if c["status"] == "error")

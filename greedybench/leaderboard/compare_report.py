@@ -34,8 +34,8 @@ def tool_versions() -> Dict[str, str]:
 def neighbours(table: Sequence[Dict[str, str]], row: Dict[str, str]):
     """``(above, below)``: the ranked rows just above and below a ranked row (None at the ends)."""
     ranked = [r for r in table if r["rank"]]
-    i = int(row["rank"])
-    return (ranked[i - 2] if i >= 2 else None), (ranked[i] if i < len(ranked) else None)
+    i = next(k for k, r in enumerate(ranked) if r["solver"] == row["solver"])  # by position: ranks may be shared
+    return (ranked[i - 1] if i >= 1 else None), (ranked[i + 1] if i + 1 < len(ranked) else None)
 
 
 def _why(r, above, below, fams) -> List[str]:

@@ -214,3 +214,19 @@ def test_one_compare_per_out(tmp_path):
         assert (out / ".compare.lock").read_text().strip() == str(os.getpid())
     assert said and "no longer runs" in said[0] and str(holder.pid) in said[0]
     assert not (out / ".compare.lock").exists()
+
+
+def test_seed_agreement_rule(quick):
+    """Same outcomes agree; a score that collapses disagrees; with a stored interval the fresh
+    interval must overlap it."""
+    grid, _ = quick
+    omp = [r for r in lb.read_rows(lb.STORED_ROWS) if r["solver"] == "omp" and r["family"] == FAMILY
+           and float(r["delta"]) in grid.delta]
+    same = lb.seed_agreement(omp, omp, grid, n_boot=20)
+    assert same["agree"] and same["stored"] == same["fresh"] and same["lo"] <= 0 <= same["hi"]
+    zero = [dict(r, n_success="0") for r in omp]
+    gone = lb.seed_agreement(omp, zero, grid, n_boot=20)
+    assert not gone["agree"] and gone["fresh"] == 0 and gone["hi"] < 0
+    a = same["stored"]
+    assert lb.seed_agreement(zero, omp, grid, interval=(a - 0.01, a + 0.01), n_boot=20)["agree"]
+    assert not lb.seed_agreement(omp, zero, grid, interval=(a - 0.01, a + 0.01), n_boot=20)["agree"]

@@ -38,7 +38,20 @@ def _memory_error(exc: BaseException):
     return None
 
 
+def _die_with_parent() -> None:
+    """prctl(PR_SET_PDEATHSIG, SIGKILL): a solver still running when compare is killed ends too
+    (Linux; elsewhere the worker ends at the next read of its closed input)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+
 def main() -> int:
+    _die_with_parent()
     # the protocol keeps the original stdin/stdout; fd 0 becomes /dev/null, fd 1 goes to stderr
     proto_in = os.fdopen(os.dup(0), "rb", buffering=0)
     proto_out = os.fdopen(os.dup(1), "wb", buffering=0)

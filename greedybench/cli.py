@@ -4,8 +4,8 @@
     greedybench solvers [--solver-file F] [--json]       entries, capabilities, availability
     greedybench instance --ensemble gaussian ... -o F    generate and save one instance
     greedybench solve SOLVER INSTANCE [-o F]             one variant on one instance file
-    greedybench compare FILE [--quick] [--families ...] [--out DIR]   rank a drop-in on the leaderboard grid
-    greedybench leaderboard instances|solve|aggregate|trained ...   the leaderboard's stages
+    greedybench compare FILE [--quick] [--seed random]   rank a drop-in on the leaderboard grid
+    greedybench leaderboard instances|solve|aggregate|verify|trained ...   the leaderboard's stages
     greedybench fig2 [ARGS]                              the paper's Fig. 2 (greedybench.experiments.fig2)
     greedybench fig3 [ARGS]                              the paper's Fig. 3 (greedybench.experiments.fig3)
 
@@ -331,11 +331,14 @@ def add_compare(sub):
                     "only under --out, after every variant ran; never modifies the stored leaderboard. The "
                     "grid's instances are made once, in the leaderboard's own store "
                     "(results/leaderboard/instances/ of the repository), and reused by every later compare "
-                    "and by the leaderboard. Exit code 2 for a file that cannot be ranked.",
+                    "and by the leaderboard. The solver runs in its own process, which never receives the true "
+                    "signals; scoring stays in compare, which checksums the stored leaderboard before and after. "
+                    "Exit code 2 for a file that cannot be ranked (also: it exits, hangs, dies or exhausts memory).",
         formatter_class=_Formatter,
         epilog="examples:\n"
                "  greedybench compare docs/examples/my_solver.py --quick\n"
-               "  greedybench compare my_solver.py --families dct_gaussian dft_latent --out /tmp/cmp")
+               "  greedybench compare my_solver.py --families dct_gaussian dft_latent --out /tmp/cmp\n"
+               "  greedybench compare my_solver.py --quick --seed random   # also on instances it cannot know")
     p.add_argument("solver_file", help="path to the solver entry (.py), see docs/examples/my_solver.py")
     p.add_argument("--families", nargs="+", metavar="FAMILY", help="only these grid families (default: all)")
     p.add_argument("--quick", action="store_true",
@@ -343,6 +346,14 @@ def add_compare(sub):
                         "for every solver on that subset)")
     p.add_argument("--out", help="output directory (default: results/compare/<name>/)")
     p.add_argument("--device", help="cpu or cuda (default: the grid's, cpu; times are comparable on one device only)")
+    p.add_argument("--timeout-s", type=float, default=60.0, metavar="S",
+                   help="limit per batch for the solver's process (warm-up call included); a solver that "
+                        "exceeds it is killed and compare exits with code 2")
+    p.add_argument("--memory-gb", type=float, default=8.0, metavar="GB",
+                   help="address-space cap of the solver's process (RLIMIT_AS; not applied on cuda; 0: none)")
+    p.add_argument("--seed", metavar="S|random",
+                   help="also run the solver and omp on fresh instances drawn in memory with this seed ('random': "
+                        "one drawn and printed) and say whether the scores agree with the stored ones")
     p.add_argument("--grid", help=argparse.SUPPRESS)
     p.add_argument("--stored-rows", help=argparse.SUPPRESS)
     p.add_argument("--stored-csv", help=argparse.SUPPRESS)
@@ -351,7 +362,8 @@ def add_compare(sub):
 @_command
 def cmd_compare(args) -> int:
     lb.compare(args.solver_file, families=args.families, quick=args.quick, out=args.out, device=args.device,
-            grid_path=args.grid, stored_rows=args.stored_rows, stored_csv=args.stored_csv)
+               grid_path=args.grid, stored_rows=args.stored_rows, stored_csv=args.stored_csv,
+               timeout_s=args.timeout_s, memory_gb=args.memory_gb or None, seed=args.seed)
     return 0
 
 

@@ -47,10 +47,12 @@ BROKEN = {
     "shape": ("shape (B, N)",
               HEADER + "def solve(problem):\n    return torch.zeros(problem.B, problem.N + 1, dtype=torch.float64)\n"),
     "nan": ("NaN", HEADER + "def solve(problem):\n    return torch.full((problem.B, problem.N), float('nan'), dtype=torch.float64)\n"),
-    "midrun": ("raised RuntimeError", HEADER + textwrap.dedent('''
+    # a solver failing on some batches is scored (status errors: tests/test_compare_sandbox.py); one
+    # failing on every batch is not
+    "every_batch": ("every batch failed", HEADER + textwrap.dedent('''
         def solve(problem):
-            if problem.s > 6:
-                raise RuntimeError("cannot handle s > 6")
+            if problem.s > 0:
+                raise RuntimeError("cannot handle s > 0")
             return torch.zeros(problem.B, problem.N, dtype=torch.float64)
         ''')),
     "not_tensor": ("torch.Tensor", HEADER + "def solve(problem):\n    return [0.0] * problem.N\n"),
@@ -85,6 +87,7 @@ def test_docs_solver_outside_repo_is_ranked(tmp_path, stored_untouched):
                           capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "doc_thresholding ranks" in proc.stdout, proc.stdout
+    assert "check: stored leaderboard unchanged during the run (sha256 before = after" in proc.stdout
     table = list(csv.DictReader((out / "ranking.csv").open()))
     mine = [r for r in table if r["solver"] == "doc_thresholding"]
     assert len(mine) == 1 and mine[0]["rank"] and mine[0]["status"] == "ok"
@@ -168,9 +171,9 @@ def test_one_instance_store_for_every_solver_name(tmp_path, stored_untouched):
     assert instance_store(grid, "gaussian_gaussian", root=store, echo=said.append) == store / "gaussian_gaussian"
     assert {p: p.stat().st_mtime_ns for p in store.rglob("*")} == before  # reused untouched
 
-    expect, text = BROKEN["midrun"]
-    bad = tmp_path / "broken_midrun.py"
-    bad.write_text(text.replace("NAME", "broken_midrun").replace("TRAINED", "False"))
+    expect, text = BROKEN["every_batch"]
+    bad = tmp_path / "broken_every_batch.py"
+    bad.write_text(text.replace("NAME", "broken_every_batch").replace("TRAINED", "False"))
     with pytest.raises(lb.CompareError, match=expect):
         lb.compare(bad, families=["gaussian_rademacher"], quick=True, out=tmp_path / "bad", instances_root=store,
                    echo=said.append)

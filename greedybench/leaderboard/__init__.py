@@ -18,7 +18,10 @@ See docs/leaderboard.md for the user-facing description. In short:
   batch count as failed problems and is shown in ``status``/``status_detail``; an entry that
   does not load is listed as ``unavailable``; a family a solver cannot run (complex data for a
   real-only solver) scores 0 and is listed; trained and oracle entries are ``not_ranked``.
-* ``greedybench compare`` (:mod:`.compare`) ranks a drop-in file against the stored rows.
+* ``greedybench compare`` (:mod:`.compare`) ranks a drop-in file against the stored rows; the file
+  runs in its own process (:mod:`.sandbox`), the stored files are checksummed before and after and
+  the instances checked against their cells (:mod:`.integrity`), ``--seed`` re-checks the score on
+  fresh instances (:mod:`.seedcheck`).
 * ``greedybench leaderboard verify`` (:mod:`.verify`) recomputes the stored table from its rows
   and reruns a seeded sample of cells (CI runs it: a consistent edit of both files fails).
 
@@ -35,10 +38,13 @@ instances|solve|aggregate`` (:mod:`greedybench.cli`), one call into this package
 
 from .compare import STORED_CSV, STORED_INSTANCES, STORED_ROWS, CompareError, compare
 from .grid import GRID_FILE, GRID_SCHEMA, Grid, LeaderboardError, load_grid, slice_id
+from .integrity import LockedError, OutLock
 from .rows import CELL_COLUMNS, CELL_STATUSES, PROVENANCE_KEYS, cell_provenance, read_rows, write_rows
 from .run import (cells_stage, generate_family, instances_valid, not_applicable_reason, plan_entries,
                   run_family, status_rows_stage)
 from . import verify
+from .sandbox import PUBLIC_META, Sandbox, SandboxFailure
+from .seedcheck import seed_agreement
 from .table import (TIMING_COLUMNS, _weighted_median, compute_leaderboard, family_score,  # noqa: F401
                     leaderboard_columns, leaderboard_csv_text, leaderboard_stage, write_leaderboard)
 from .verify import VerifyReport, verify_leaderboard
@@ -50,5 +56,6 @@ __all__ = [
     "instances_valid", "run_family", "cells_stage", "status_rows_stage", "family_score",
     "compute_leaderboard", "leaderboard_columns", "leaderboard_csv_text", "write_leaderboard",
     "leaderboard_stage", "read_rows", "write_rows", "cell_provenance", "compare", "verify",
-    "VerifyReport", "verify_leaderboard",
+    "VerifyReport", "verify_leaderboard", "Sandbox", "SandboxFailure", "PUBLIC_META", "OutLock",
+    "LockedError", "seed_agreement",
 ]

@@ -9,20 +9,19 @@ size. Failures never disappear: a batch that raises or breaks the contract is a 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .._validation import GreedybenchError
-from ..datasets import load_instance
 from ..datasets.ensembles import COMPLEX_ENSEMBLES
 from ..pipeline.core import solve_instance
-from ..pipeline.generate import generate_phase_slice, read_manifest
+from ..pipeline.generate import generate_phase_slice
 from ..pipeline.plan import variant_slug
 from ..registry import SolverContractError, Variant, discover, load_variant
 from ..storage import atomic_dir, set_threads, write_csv, write_json
 from .grid import Grid, load_grid, slice_id
+from .integrity import grid_instances
 from .rows import CELL_COLUMNS, cell_provenance
 
 __all__ = ["plan_entries", "not_applicable_reason", "generate_family", "instances_valid", "run_family",
@@ -120,7 +119,8 @@ def instances_valid(family_dir, grid: Grid, family: str) -> bool:
 
 def run_family(variant: Variant, grid: Grid, family: str, family_dir, *, device: Optional[str] = None,
                fail_fast: bool = False, per_problem: bool = False,
-               progress: Optional[Callable[[str], None]] = None) -> Tuple[List[dict], List[dict]]:
+               progress: Optional[Callable[[str], None]] = None, instances: Optional[Iterable] = None,
+               solve: Callable = solve_instance) -> Tuple[List[dict], List[dict]]:
     """Run one variant on every cell of one family (``grid``'s deltas).
 
     Returns ``(cells, problems)``: one row per cell (``CELL_COLUMNS``) and, with ``per_problem``,
@@ -129,6 +129,12 @@ def run_family(variant: Variant, grid: Grid, family: str, family_dir, *, device:
     ``error`` (all its problems failed) unless ``fail_fast``, which re-raises the
     :class:`~greedybench.registry.SolverContractError`. The hidden set ``T`` of the latent model is
     withheld; the first batch of the family gets one untimed warm-up call.
+
+    The instances are read from ``family_dir`` by :func:`.integrity.grid_instances` (each checked
+    against the cell its place names) unless ``instances`` gives them (``(delta, instance, name,
+    sha256)`` tuples, e.g. preloaded or drawn in memory). ``solve`` replaces
+    :func:`~greedybench.pipeline.core.solve_instance` (same signature and rows; ``greedybench
+    compare`` passes its sandboxed one, :mod:`.sandbox`).
     """
     device = device or grid.device
     fam = grid.families[family]
@@ -138,35 +144,35 @@ def run_family(variant: Variant, grid: Grid, family: str, family_dir, *, device:
         return [dict(base, status="not_applicable", reason=reason, n_trials=0, n_success=0)], []
     cells, problems = [], []
     warmup = 1
-    for delta in grid.delta:
-        sdir = Path(family_dir) / slice_id(grid.N, delta, grid.seed)
-        for item in read_manifest(sdir)["instances"]:
-            cell, rows = run_cell(variant, grid, family, sdir / item["file"], delta, base=base,
-                                  device=device, fail_fast=fail_fast, warmup=warmup, progress=progress)
-            warmup = 0
-            cells.append(cell)
-            if per_problem:
-                problems += rows
+    if instances is None:
+        instances = grid_instances(family_dir, grid, family, device=device)
+    for delta, inst, source, sha in instances:
+        cell, rows = run_cell(variant, grid, family, inst, delta, source=source, sha=sha, base=base,
+                              device=device, fail_fast=fail_fast, warmup=warmup, progress=progress,
+                              solve=solve)
+        warmup = 0
+        cells.append(cell)
+        if per_problem:
+            problems += rows
     return cells, problems
 
 
-def run_cell(variant: Variant, grid: Grid, family: str, path, delta: float, *, base: Dict[str, Any],
-             device: str, fail_fast: bool = False, warmup: int = 0,
-             progress: Optional[Callable[[str], None]] = None) -> Tuple[dict, List[dict]]:
-    """One variant on one instance file (one cell): ``(cell row, per-problem rows)``; see
-    :func:`run_family` (``base`` holds the cell row's solver, family and provenance columns)."""
-    path = Path(path)
+def run_cell(variant: Variant, grid: Grid, family: str, inst, delta: float, *, source: str, sha: str,
+             base: Dict[str, Any], device: str, fail_fast: bool = False, warmup: int = 0,
+             progress: Optional[Callable[[str], None]] = None,
+             solve: Callable = solve_instance) -> Tuple[dict, List[dict]]:
+    """One variant on one loaded instance (one cell): ``(cell row, per-problem rows)``; see
+    :func:`run_family` (``base`` holds the cell row's solver, family and provenance columns;
+    ``source`` and ``sha`` name the instance file and its checksum)."""
     fam = grid.families[family]
-    inst = load_instance(path, device=device)
     cell = dict(base, N=inst.N, delta=float(delta), rho=inst.s / inst.m, m=inst.m, s=inst.s,
-                seed=int(inst.meta["seed"]), n_trials=inst.B,
-                instance_sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+                seed=int(inst.meta["seed"]), n_trials=inst.B, instance_sha256=sha)
     if progress:
         progress(f"{variant.name} {family} delta={delta:g} s={inst.s}")
     try:
-        rows = solve_instance(variant, inst, success=grid.success, device=device, dtype=grid.dtype,
-                              experiment="leaderboard", family_name=family, family=fam,
-                              source=path.name, hide_hidden_set=True, warmup=warmup)
+        rows = solve(variant, inst, success=grid.success, device=device, dtype=grid.dtype,
+                     experiment="leaderboard", family_name=family, family=fam,
+                     source=source, hide_hidden_set=True, warmup=warmup)
     except SolverContractError as exc:
         if fail_fast:
             raise

@@ -24,16 +24,16 @@ import hashlib
 import os
 import statistics
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..pipeline.generate import read_manifest
 from ..registry import discover
 from ..storage import fmt, set_threads
-from .grid import Grid, load_grid, slice_id
+from .grid import Grid, load_grid
+from .integrity import grid_instances
 from .rows import read_rows
 from .run import family_base, generate_family, plan_entries, run_cell
 from .table import compute_leaderboard, leaderboard_csv_text
@@ -138,21 +138,22 @@ def verify_leaderboard(rows_path, table_path, *, grid: Optional[Grid] = None, pe
     stored = {(r["solver"], *_key(r)): r for r in rows if r.get("status") in ("ok", "error")}
     set_threads(grid.threads)
     with tempfile.TemporaryDirectory(prefix="greedybench-verify-") as tmp:
-        made: Dict[tuple, Path] = {}
+        made: Dict[tuple, Dict[int, tuple]] = {}
         for name in todo:
             v = variants[name]
             for fam, delta, s in picks[name]:
-                if (fam, delta) not in made:
-                    d = generate_family(Path(tmp) / f"{fam}_{len(made)}", grid, fam, deltas=[delta])
-                    made[(fam, delta)] = d / slice_id(grid.N, delta, grid.seed)
-                sdir = made[(fam, delta)]
-                path = sdir / next(i["file"] for i in read_manifest(sdir)["instances"] if int(i["s"]) == s)
+                if (fam, delta) not in made:  # regenerated from the grid, each checked against its cell
+                    one = replace(grid, delta=(delta,))
+                    d = generate_family(Path(tmp) / f"{fam}_{len(made)}", one, fam, deltas=[delta])
+                    made[(fam, delta)] = {int(inst.s): (inst, src, sha)
+                                          for _, inst, src, sha in grid_instances(d, one, fam, device=grid.device)}
+                inst, src, sha = made[(fam, delta)][s]
                 old = stored[(name, fam, delta, s)]
                 where = f"{name} {fam} delta={delta:g} s={s}"
                 if progress:
                     progress(where)
-                cell, _ = run_cell(v, grid, fam, path, delta, base=family_base(v, grid, fam, grid.device),
-                                   device=grid.device)
+                cell, _ = run_cell(v, grid, fam, inst, delta, source=src, sha=sha,
+                                   base=family_base(v, grid, fam, grid.device), device=grid.device)
                 new = {c: fmt(cell.get(c)) for c in COMPARED_COLUMNS}
                 diff = [f"{c}: stored {old.get(c)!r}, rerun {new[c]!r}" for c in COMPARED_COLUMNS
                         if str(old.get(c, "")) != new[c]]

@@ -23,7 +23,7 @@ from ..registry import ProblemBatch, SolverContractError, Variant, load_variant,
 from ..storage import provenance, set_threads
 from .timing import time_call
 
-__all__ = ["solve_instance", "load_variant", "load_state"]
+__all__ = ["solve_instance", "problem_of", "score_rows", "load_variant", "load_state"]
 
 
 def load_state(path, device):
@@ -68,21 +68,49 @@ def solve_instance(variant: Variant, instance, *, state=None, success: Dict[str,
     """
     if threads is not None:
         set_threads(threads)
+    problem = problem_of(instance, family_name=family_name, source=source, hide_hidden_set=hide_hidden_set)
+    t = time_call(lambda: run_solver_ex(variant, problem, state=state), device=device, repeats=1,
+                  warmup=warmup)
+    x, n_iter = t.result
+    return score_rows(variant, instance, x, n_iter, t.median, success=success, device=device, dtype=dtype,
+                      experiment=experiment, family_name=family_name, family=family, where=problem.describe())
+
+
+def problem_of(instance, *, family_name: str, source: Optional[str] = None,
+               hide_hidden_set: bool = False) -> ProblemBatch:
+    """The :class:`~greedybench.registry.ProblemBatch` that ``solve`` gets for ``instance`` (meta
+    ``family``, ``instance``; the hidden set withheld with ``hide_hidden_set``)."""
     meta = {"family": family_name}
     if source is not None:
         meta["instance"] = source
     problem = ProblemBatch.from_instance(instance, **meta)
     if hide_hidden_set:
         problem.meta["T"] = None
-    t = time_call(lambda: run_solver_ex(variant, problem, state=state), device=device, repeats=1,
-                  warmup=warmup)
-    x, n_iter = t.result
+    return problem
+
+
+def score_rows(variant: Variant, instance, x: torch.Tensor, n_iter, call_time_s: float, *,
+               success: Dict[str, float], device: str, dtype: str, experiment: str, family_name: str,
+               family: Dict[str, Any], where: str) -> List[Dict[str, Any]]:
+    """The result rows (``RESULT_COLUMNS``) of a solver output ``x`` (B, N) on ``instance``.
+
+    The scoring half of :func:`solve_instance` (which runs the solver, then calls this); the
+    sandboxed ``greedybench compare`` (:mod:`greedybench.leaderboard.sandbox`) runs the solver in
+    a child process and scores its ``x`` here, in the parent. ``call_time_s`` is the timed call's
+    wall time (the row's ``time_per_problem_s`` is it divided by B); ``where`` names the batch in
+    errors. ``x`` must already have passed the contract checks (shape, finite).
+
+    Raises
+    ------
+    registry.SolverContractError
+        ``x`` cannot be scored (e.g. complex on a real problem).
+    """
     try:
         met = recovery_metrics(x, instance.X, instance.A, instance.Y, threshold=success["threshold"],
                                linf_threshold=success["linf_threshold"], support_tol=success["support_tol"])
     except Exception as exc:  # noqa: BLE001 -- e.g. a complex or wrongly typed x
         raise SolverContractError(
-            f"solver {variant.name} ({variant.entry.path}) on {problem.describe()}: its output "
+            f"solver {variant.name} ({variant.entry.path}) on {where}: its output "
             f"(dtype {x.dtype}, device {x.device}) cannot be scored: {type(exc).__name__}: {exc}") from exc
     B = instance.B
     cell = {"experiment": experiment, "solver": variant.name, "entry": variant.entry.name,
@@ -90,7 +118,7 @@ def solve_instance(variant: Variant, instance, *, state=None, success: Dict[str,
             "ensemble": family["ensemble"], "signal": family["signal"], "amplitude": family["amplitude"],
             "m": instance.m, "N": instance.N, "s": instance.s, "delta": instance.m / instance.N,
             "rho": instance.s / instance.m, "sigma": float(instance.meta.get("sigma", 0.0)),
-            "seed": int(instance.meta["seed"]), "time_per_problem_s": t.median / max(B, 1), "batch_size": B,
+            "seed": int(instance.meta["seed"]), "time_per_problem_s": call_time_s / max(B, 1), "batch_size": B,
             **provenance(device, dtype)}
     rows = []
     for b in range(B):

@@ -10,9 +10,9 @@ disk expose that: the score on them disagrees with the stored one.
 Agreement (:func:`seed_agreement`, the one place that decides it): when the stored table has an
 interval for the score (``auc_mean_lo`` / ``auc_mean_hi``, grid version 2; only valid on the full
 grid) the fresh score's bootstrap interval must overlap it; otherwise both scores are bootstrapped
-here over problems (each cell's successes redrawn as Binomial(n, k/n), i.e. its n problems resampled
-with replacement; ``n_boot`` resamples, fixed generator seed) and the 95 % percentile interval of
-the difference fresh - stored must contain 0.
+here over problems (each cell's n problems resampled with replacement, the leaderboard's own
+bootstrap :func:`.table.family_replicates`; ``n_boot`` resamples, fixed seeds) and the 95 %
+percentile interval of the difference fresh - stored must contain 0.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 from ..datasets import make_instance
 from ..pipeline.generate import DTYPES, FAMILY_KEYS
 from .grid import Grid
-from .table import family_score
+from .table import family_replicates, family_score
 
 __all__ = ["draw_seed", "fresh_grid", "fresh_instances", "auc_of", "bootstrap_auc", "table_interval",
            "seed_agreement"]
@@ -73,24 +73,14 @@ def auc_of(cells: Sequence[Dict[str, Any]], grid: Grid) -> float:
     return float(np.mean([family_score(rows, grid.delta)[0] if rows else 0.0 for rows in fams.values()]))
 
 
-def bootstrap_auc(cells: Sequence[Dict[str, Any]], grid: Grid, *, n_boot: int = 200,
-                  rng: Optional[np.random.Generator] = None) -> np.ndarray:
-    """``n_boot`` resampled ``auc_of``: every cell's successes redrawn as Binomial(n, k/n) (its
-    problems resampled with replacement)."""
-    rng = rng if rng is not None else np.random.default_rng(0)
+def bootstrap_auc(cells: Sequence[Dict[str, Any]], grid: Grid, *, n_boot: int = 200, seed: int = 0) -> np.ndarray:
+    """``n_boot`` bootstrap replicates of ``auc_of``: the problems of every cell resampled with
+    replacement (:func:`.table.family_replicates`, the leaderboard's own bootstrap, vectorised);
+    a family without run cells counts 0."""
     fams = _cells_by_family(cells, grid)
-    out = np.zeros(n_boot)
-    for rows in fams.values():
-        if not rows:
-            continue
-        n = np.array([int(float(c["n_trials"])) for c in rows])
-        k = np.array([int(float(c["n_success"] or 0)) for c in rows])
-        p = np.where(n > 0, k / np.maximum(n, 1), 0.0)
-        for b in range(n_boot):
-            kb = rng.binomial(n, p)
-            resampled = [dict(c, n_success=int(v)) for c, v in zip(rows, kb)]
-            out[b] += family_score(resampled, grid.delta)[0]
-    return out / max(len(fams), 1)
+    reps = [family_replicates(rows, grid.delta, f, n_boot=n_boot, seed=seed) if rows else np.zeros(n_boot)
+            for f, rows in fams.items()]
+    return np.mean(reps, axis=0)
 
 
 def table_interval(row: Optional[Dict[str, str]], grid: Grid) -> Optional[Tuple[float, float]]:
@@ -114,17 +104,16 @@ def seed_agreement(stored_cells: Sequence[Dict[str, Any]], fresh_cells: Sequence
     ``agree`` is their overlap; otherwise ``lo``/``hi`` bound fresh - stored and ``agree`` is
     ``lo <= 0 <= hi``.
     """
-    rng = np.random.default_rng(rng_seed)
     a, b = auc_of(stored_cells, grid), auc_of(fresh_cells, grid)
     q = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
-    bf = bootstrap_auc(fresh_cells, grid, n_boot=n_boot, rng=rng)
+    bf = bootstrap_auc(fresh_cells, grid, n_boot=n_boot, seed=rng_seed)
     if interval is not None:
         lo, hi = (float(v) for v in np.percentile(bf, q))
         agree = lo <= interval[1] and interval[0] <= hi
         method = (f"fresh score's {level:.0%} bootstrap interval [{lo:.4f}, {hi:.4f}] against the stored interval "
                   f"[{interval[0]:.4f}, {interval[1]:.4f}]: they {'overlap' if agree else 'do not overlap'}")
     else:
-        bs = bootstrap_auc(stored_cells, grid, n_boot=n_boot, rng=rng)
+        bs = bootstrap_auc(stored_cells, grid, n_boot=n_boot, seed=rng_seed + 1)
         lo, hi = (float(v) for v in np.percentile(bf - bs, q))
         agree = lo <= 0 <= hi
         method = (f"difference fresh - stored {b - a:+.4f}, {level:.0%} bootstrap interval over problems "

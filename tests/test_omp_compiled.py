@@ -178,3 +178,17 @@ def test_plan_compiled_follows_its_cost_model():
     B = next(B for B in range(1, 10**6) if comp.plan(m, N, B, n))
     assert 1.25 * m * N * N + B * c * N * n * n / 2 < B * 2.0 * m * N * (n - 1)
     assert not 1.25 * m * N * N + (B - 1) * c * N * n * n / 2 < (B - 1) * 2.0 * m * N * (n - 1)
+
+
+def test_kernel_that_cannot_compile_warns_and_falls_back(monkeypatch):
+    """numba present but unable to set up the kernel (e.g. no writable cache): a RuntimeWarning
+    naming the cause, and the torch engines."""
+    class Broken:
+        def __getattr__(self, name):
+            raise RuntimeError("cannot cache function 'omp_gram_block': no locator available")
+
+    monkeypatch.setattr(comp, "_KERNEL", False)
+    monkeypatch.setitem(sys.modules, "greedybench.functional._omp_numba", Broken())
+    with pytest.warns(RuntimeWarning, match="no locator available"):
+        assert comp.kernel() is None
+    assert comp.kernel() is None                                    # decided once

@@ -31,7 +31,9 @@ few problems out of thousands even in float64 (greedybench and scikit-learn agre
 them); the printed agreement says how many. In float32 it is called with ``eps=0.0``.
 The batched-OMP package is ``orthogonal-matching-pursuit-gpu``
 (``run_omp``, algorithms v0 and naive, precompute=True, normalize=False, fit_intercept=False).
-Both are in the ``bench`` extra and skipped with a note if missing.
+Both are in the ``bench`` extra and skipped with a note if missing. greedybench's compiled OMP
+kernel needs numba (the ``fast`` extra); the header line says whether it was used (the untimed
+first run compiles it or loads it from numba's cache).
 """
 
 from __future__ import annotations
@@ -120,7 +122,11 @@ def ratio_table(args):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from benchmarks.common import gaussian_problem
 
-    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
+    from greedybench.functional import _omp_compiled
+    kernel = ("compiled kernel (numba)" if _omp_compiled.kernel() is not None
+              else "torch engines (numba not installed)")
+    print(f"greedybench omp: {kernel}; torch {torch.__version__}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}; "
           f"ratio = peer time per problem / greedybench's, median [min, max] over {args.rounds} paired rounds")
     for name in args.settings:
         B, m, N, s = SETTINGS[name]

@@ -9,6 +9,8 @@ place (``omp._fast_kernel``); this module holds the cost model (``plan``) and th
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -26,14 +28,19 @@ _KERNEL: object = False   # not looked up yet; None: numba missing
 
 
 def kernel():
-    """``_omp_numba.omp_gram_block``, or None where numba is not installed.
+    """``_omp_numba.omp_gram_block``, or None where numba is not installed (or cannot compile it:
+    a RuntimeWarning says why).
 
     Imported on first use, not with greedybench: importing numba takes about a second."""
     global _KERNEL
     if _KERNEL is False:
         try:
             from ._omp_numba import omp_gram_block
-        except ImportError:
+        except ImportError:                   # numba not installed (or not for this numpy)
+            omp_gram_block = None
+        except RuntimeError as err:           # e.g. no writable cache location for cache=True
+            warnings.warn(f"omp: the compiled kernel is unavailable ({err}); using the torch "
+                          "engines (same results, slower)", RuntimeWarning, stacklevel=3)
             omp_gram_block = None
         _KERNEL = omp_gram_block
     return _KERNEL

@@ -61,8 +61,9 @@ def summary_text(table, own_names, grid: Grid, fams, notes: Sequence[str], store
     subset = ("the full official grid" if grid.is_full else
               f"a subset of it (families {', '.join(fams)}; deltas {', '.join(f'{d:g}' for d in grid.delta)})")
     lines = [f"Official leaderboard grid v{grid.version} ({grid.sha}), {subset}; "
-             f"{len(ranked)} ranked solvers (score: area under rho*(delta), mean over families; "
-             "ties by median time per successful problem, then name)."]
+             f"{len(ranked)} ranked solvers (score: area under rho*(delta), mean over families, with a "
+             f"{grid.bootstrap['level']:.0%} paired-bootstrap interval; solvers a paired comparison on the same "
+             "problems cannot separate share a rank)."]
     for r in table:
         if r["solver"] not in own_names:
             continue
@@ -72,6 +73,12 @@ def summary_text(table, own_names, grid: Grid, fams, notes: Sequence[str], store
         above, below = neighbours(table, r)
         lines.append(f"{r['solver']} ranks {r['rank']} of {len(ranked)} (status {r['status']}"
                      + (f": {r['status_detail']}" if r["status_detail"] else "") + ").")
+        if r.get("auc_mean_lo"):
+            tied = [x["solver"] for x in ranked if x["rank"] == r["rank"] and x["solver"] != r["solver"]]
+            lines.append(f"  auc_mean {r['auc_mean']} [{r['auc_mean_lo']}, {r['auc_mean_hi']}] "
+                         f"({grid.bootstrap['level']:.0%} interval)"
+                         + (f"; shares rank {r['rank']} with {', '.join(tied)} (not separated on these problems)"
+                            if tied else ""))
         show = [x for x in (above, r, below) if x is not None]
         w = max(12, *(len(x["solver"]) for x in show))
         lines.append(f"  {'':<24}" + "".join(f"{('#' + x['rank'] + ' ' + x['solver'])[:w + 4]:>{w + 5}}" for x in show))

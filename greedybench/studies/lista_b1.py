@@ -31,7 +31,6 @@ import time
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-import torch
 
 from .. import storage
 from ..nn import alista_weight_matrix

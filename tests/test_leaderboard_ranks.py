@@ -80,6 +80,12 @@ def test_stored_leaderboard_survives_a_fresh_seeded_rerun(capsys):
     assert rep.checked, "nothing was rerun"
 
 
+@pytest.fixture(scope="module")
+def tampered(tmp_path_factory):
+    """Both stored files edited consistently: cosamp's successes set to 0, table recomputed."""
+    return _tampered(tmp_path_factory.mktemp("tampered"), "cosamp")
+
+
 def _tampered(tmp_path, solver_prefix):
     """Both stored files edited consistently: one solver's successes set to 0, table recomputed."""
     rows = lb.read_rows(lb.STORED_ROWS)
@@ -93,8 +99,8 @@ def _tampered(tmp_path, solver_prefix):
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_consistent_edit_of_both_files_fails_verification(tmp_path, seed):
-    rows_path, table_path = _tampered(tmp_path, "cosamp")
+def test_consistent_edit_of_both_files_fails_verification(tampered, seed):
+    rows_path, table_path = tampered
     cosamp = sorted({r["solver"] for r in lb.read_rows(rows_path) if r["solver"].startswith("cosamp")})
     assert cosamp
     rep = lb.verify_leaderboard(rows_path, table_path, per_variant=2, seed=seed, solvers=cosamp)

@@ -17,6 +17,7 @@ range). :func:`column_values_batch` applies the same rule to many replicates of 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Iterable, List, Sequence, Tuple
 
 import numpy as np
@@ -24,6 +25,17 @@ import numpy as np
 from .phase import fit_logistic, rho_star_batch
 
 __all__ = ["column_value", "column_values_batch", "transition_area", "transition_areas", "area_under_transition"]
+
+
+@lru_cache(maxsize=4096)
+def _fit(rho: tuple, k: tuple, n: tuple):
+    """:func:`fit_logistic` of one column, memoised: a table scores each column once for the point
+    value and again as the start of its bootstrap replicates (the fit is deterministic)."""
+    return fit_logistic(rho, k, n)
+
+
+def _key(values) -> tuple:
+    return tuple(float(v) for v in values)
 
 
 def column_value(rho: Sequence[float], k: Sequence[int], n: Sequence[int]) -> Tuple[float, str]:
@@ -35,7 +47,7 @@ def column_value(rho: Sequence[float], k: Sequence[int], n: Sequence[int]) -> Tu
     if not len(rho):
         return 0.0, "missing"
     rho_hi = max(rho)
-    fit = fit_logistic(rho, k, n)
+    fit = _fit(_key(rho), _key(k), _key(n))
     if fit.flag == "all_success":
         return float(rho_hi), fit.flag
     if fit.flag in ("all_failure", "too_few_points") or not math.isfinite(fit.rho_star):
@@ -50,7 +62,7 @@ def column_values_batch(rho: Sequence[float], k: np.ndarray, n: Sequence[int]) -
     if not len(rho):
         return np.zeros(k.shape[0])
     rho_hi = float(max(rho))
-    rs, flags = rho_star_batch(rho, k, n, start=fit_logistic(rho, k[0], n) if k.shape[0] else None)
+    rs, flags = rho_star_batch(rho, k, n, start=_fit(_key(rho), _key(k[0]), _key(n)) if k.shape[0] else None)
     v = np.where(np.isfinite(rs), np.clip(rs, 0.0, rho_hi), 0.0)
     v[flags == "all_success"] = rho_hi
     v[(flags == "all_failure") | (flags == "too_few_points")] = 0.0

@@ -22,6 +22,7 @@ import contextlib
 import csv
 import fnmatch
 import glob
+import gzip
 import io
 import json
 import math
@@ -184,9 +185,26 @@ def write_csv(path, columns: Sequence[str], rows: Iterable[Dict[str, Any]]) -> N
     atomic_write_text(path, csv_text(columns, rows))
 
 
+def write_csv_sorted(path, columns: Sequence[str], rows: Iterable[Dict[str, Any]], key) -> None:
+    """Rows sorted by ``key`` (applied to the formatted rows) in the one CSV format, atomically; a
+    ``.gz`` path is gzip with a zero mtime, so the same rows give the same bytes."""
+    rows = sorted(({k: fmt(r.get(k)) for k in columns} for r in rows), key=key)
+    data = csv_text(columns, rows).encode()
+    if str(path).endswith(".gz"):
+        out = io.BytesIO()
+        with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=9) as gz:
+            gz.write(data)
+        data = out.getvalue()
+    atomic_write_bytes(path, data)
+
+
 def read_csv(path) -> List[Dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+    """Rows (strings) of a CSV file, plain or ``.gz``."""
+    path = Path(path)
+    raw = path.read_bytes()
+    if path.suffix == ".gz":
+        raw = gzip.decompress(raw)
+    return list(csv.DictReader(io.StringIO(raw.decode(), newline="")))
 
 
 @contextlib.contextmanager

@@ -18,7 +18,8 @@ from ..datasets.instance import FORMAT_VERSION, GENERATOR_VERSION
 from ..pipeline.config import CONFIG_DIR, REPO, cell_sizes, fill_defaults, schema_problem
 from ..pipeline.generate import FAMILY_KEYS
 
-__all__ = ["GRID_FILE", "GRID_SCHEMA", "FAMILY_KEYS", "LeaderboardError", "Grid", "load_grid", "slice_id"]
+__all__ = ["GRID_FILE", "GRID_SCHEMA", "FAMILY_KEYS", "LeaderboardError", "Grid", "load_grid", "slice_id",
+           "read_checked_yaml"]
 
 GRID_FILE = CONFIG_DIR / "leaderboard.yaml"
 GRID_SCHEMA = REPO / "workflow" / "schemas" / "leaderboard.schema.yaml"
@@ -131,8 +132,22 @@ def _need(cond: bool, source: str, key: str, msg: str):
         raise LeaderboardError(f"leaderboard grid key '{key}' ({source}): {msg}")
 
 
-def _schema() -> dict:
-    return yaml.safe_load(GRID_SCHEMA.read_text())
+def read_checked_yaml(path: Path, schema_path: Path, what: str) -> Tuple[dict, str]:
+    """``(raw, source)`` of a leaderboard YAML file checked against its JSON Schema, with the
+    schema's defaults filled in; a file that cannot be read or breaks the schema raises
+    :class:`LeaderboardError` naming the file and the key."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise LeaderboardError(f"cannot read the {what} {path}: {exc}") from exc
+    src = str(path)
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    problem = schema_problem(raw, schema, source=src, what=what)
+    if problem:
+        raise LeaderboardError(problem)
+    raw = copy.deepcopy(raw)
+    fill_defaults(raw, schema)
+    return raw, src
 
 
 def _check_cells(raw: dict, src: str) -> None:
@@ -157,17 +172,7 @@ def _check_cells(raw: dict, src: str) -> None:
 def load_grid(path=None) -> Grid:
     """Read and check ``config/leaderboard.yaml`` (or another grid file); errors name the key."""
     path = Path(path) if path is not None else GRID_FILE
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise LeaderboardError(f"cannot read the leaderboard grid {path}: {exc}") from exc
-    src = str(path)
-    schema = _schema()
-    problem = schema_problem(raw, schema, source=src, what="leaderboard grid")
-    if problem:
-        raise LeaderboardError(problem)
-    raw = copy.deepcopy(raw)
-    fill_defaults(raw, schema)
+    raw, src = read_checked_yaml(path, GRID_SCHEMA, "leaderboard grid")
     _check_cells(raw, src)
     families = {}
     for name, fam in raw["families"].items():

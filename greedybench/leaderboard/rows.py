@@ -10,13 +10,9 @@ scores resamples (:mod:`greedybench.analysis.ranking`); status rows (entries not
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
-from pathlib import Path
 from typing import Any, Dict, Iterable, List
 
-from ..storage import atomic_write_bytes, csv_text, fmt, machine, provenance
+from ..storage import machine, provenance, read_csv, write_csv_sorted
 from .grid import LeaderboardError
 
 __all__ = ["CELL_COLUMNS", "CELL_STATUSES", "PROVENANCE_KEYS", "cell_provenance", "write_rows", "read_rows"]
@@ -51,23 +47,12 @@ def _row_key(r):
 
 def write_rows(path, rows: Iterable[Dict[str, Any]]) -> None:
     """All cells, sorted, as CSV; ``.gz`` is gzip with a zero mtime (same rows, same bytes)."""
-    rows = sorted(({k: fmt(r.get(k)) for k in CELL_COLUMNS} for r in rows), key=_row_key)
-    data = csv_text(CELL_COLUMNS, rows).encode()
-    if str(path).endswith(".gz"):
-        out = io.BytesIO()
-        with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=9) as gz:
-            gz.write(data)
-        data = out.getvalue()
-    atomic_write_bytes(path, data)
+    write_csv_sorted(path, CELL_COLUMNS, rows, _row_key)
 
 
 def read_rows(path) -> List[Dict[str, str]]:
     """Rows of a cells file (plain or ``.gz``)."""
-    path = Path(path)
-    raw = path.read_bytes()
-    if path.suffix == ".gz":
-        raw = gzip.decompress(raw)
-    rows = list(csv.DictReader(io.StringIO(raw.decode())))
+    rows = read_csv(path)
     if rows and set(rows[0]) != set(CELL_COLUMNS):
         raise LeaderboardError(f"{path}: columns differ from greedybench.leaderboard.CELL_COLUMNS; "
                                "it was written by another version: regenerate it")

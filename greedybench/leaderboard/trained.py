@@ -24,9 +24,6 @@ and shared ranks (:mod:`greedybench.analysis.ranking`). Oracles are references: 
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import math
 import time
 from pathlib import Path
@@ -39,7 +36,7 @@ from ..datasets import Instance, make_instance
 from ..pipeline.core import solve_instance
 from ..pipeline.generate import DTYPES
 from ..registry import ProblemBatch, SolverContractError, Variant, discover
-from ..storage import atomic_write_bytes, csv_text, fmt, set_threads, write_csv
+from ..storage import read_csv, set_threads, write_csv, write_csv_sorted
 from .grid import LeaderboardError
 from .rows import PROVENANCE_KEYS, cell_provenance
 from .trained_config import GROUPS, Track, load_track
@@ -190,22 +187,11 @@ def _row_key(r):
 
 def write_trained_rows(path, rows: Iterable[Dict[str, Any]]) -> None:
     """The rows, sorted, in the one CSV format; ``.gz`` is gzip with a zero mtime (same rows, same bytes)."""
-    rows = sorted(({k: fmt(r.get(k)) for k in ROW_COLUMNS} for r in rows), key=_row_key)
-    data = csv_text(ROW_COLUMNS, rows).encode()
-    if str(path).endswith(".gz"):
-        buf = io.BytesIO()
-        with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9) as gz:
-            gz.write(data)
-        data = buf.getvalue()
-    atomic_write_bytes(path, data)
+    write_csv_sorted(path, ROW_COLUMNS, rows, _row_key)
 
 
 def read_trained_rows(path) -> List[Dict[str, str]]:
-    path = Path(path)
-    raw = path.read_bytes()
-    if path.suffix == ".gz":
-        raw = gzip.decompress(raw)
-    rows = list(csv.DictReader(io.StringIO(raw.decode())))
+    rows = read_csv(path)
     if rows and list(rows[0]) != list(ROW_COLUMNS):
         raise LeaderboardError(f"{path}: columns differ from greedybench.leaderboard.trained.ROW_COLUMNS; "
                                "it was written by another version: regenerate it")

@@ -4,19 +4,17 @@ the :class:`Track` that :mod:`.trained` works on (docs/leaderboard.md, "The trai
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Tuple
 
-import yaml
 
-from ..pipeline.config import CONFIG_DIR, REPO, fill_defaults, schema_problem
+from ..pipeline.config import CONFIG_DIR, REPO
 from ..pipeline.generate import FAMILY_KEYS
 from ..registry import discover
-from .grid import LeaderboardError
+from .grid import LeaderboardError, read_checked_yaml
 
 __all__ = ["TRACK_FILE", "TRACK_SCHEMA", "GROUPS", "Track", "load_track"]
 
@@ -104,17 +102,7 @@ def load_track(path=None, *, solver_files: Iterable = ()) -> Track:
     ``solver_files``: drop-in entry files the ``entries`` may name (tests use a second name of OMP).
     """
     path = Path(path) if path is not None else TRACK_FILE
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise LeaderboardError(f"cannot read the trained track file {path}: {exc}") from exc
-    src = str(path)
-    schema = yaml.safe_load(TRACK_SCHEMA.read_text())
-    problem = schema_problem(raw, schema, source=src, what="trained track")
-    if problem:
-        raise LeaderboardError(problem)
-    raw = copy.deepcopy(raw)
-    fill_defaults(raw, schema)
+    raw, src = read_checked_yaml(path, TRACK_SCHEMA, "trained track")
     _check(raw, src, [Path(p).resolve() for p in solver_files])
     family = {k: raw["family"].get(k) for k in FAMILY_KEYS}
     tasks = {k: {"m": v["m"], "s": v["s"], "description": " ".join(str(v.get("description", "")).split())}

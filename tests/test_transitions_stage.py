@@ -109,8 +109,20 @@ def test_default_config_study_covers_the_issue():
     plan = Plan(cfg)
     names = {v.name for v in plan.transition_variants.values()}
     assert {"omp", "htp[n_iter=100,step=normalized]", "amp[n_iter=1000]"} <= names
-    Ns = {N for f, v in plan.transition_jobs() for N, _ in plan.transition_params(f, v)["sizes"]}
-    assert {128, 256, 512} <= Ns
+    # the finite-size trend: every solver the issue names at N = 128, 256 and 512, delta = 0.5, in
+    # every family it runs on; the l1 references at N = 512 at every delta (their rho_W check)
+    sizes = {}
+    for f, v in plan.transition_jobs():
+        entry = plan.transition_variants[v].entry.name
+        for N, deltas in plan.transition_params(f, v)["sizes"]:
+            sizes.setdefault((entry, f), {}).setdefault(int(N), set()).update(map(float, deltas))
+    named = {"omp", "niht", "htp", "cosamp", "subspace_pursuit", "amp", "basis_pursuit"}
+    assert named <= {e for e, _ in sizes}
+    for (entry, f), by_N in sizes.items():
+        if entry in named:
+            assert all(0.5 in by_N.get(N, ()) for N in (128, 256, 512)), (entry, f, by_N)
+        if entry in ("amp", "basis_pursuit"):
+            assert by_N[512] >= set(tr["delta"]), (entry, f)
 
 
 def test_study_absent_or_bad_is_refused_or_off():

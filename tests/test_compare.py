@@ -7,6 +7,7 @@ import hashlib
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -14,24 +15,8 @@ from greedybench import leaderboard as lb
 from greedybench.cli import main
 from greedybench.pipeline.config import REPO
 
-# Written from docs/leaderboard.md section 1 only: one-step thresholding by correlation.
-GOOD = '''
-"""Thresholding: keep the s largest |A^H y|, least squares on them."""
-import torch
-
-name = "doc_thresholding"
-capabilities = {"differentiable": False, "trained": False, "complex": True, "gpu": True}
-parameters = {}
-
-def solve(problem):
-    A = problem.A if problem.A.dim() == 3 else problem.A.expand(problem.B, -1, -1)
-    c = (A.mH @ problem.y.unsqueeze(-1)).squeeze(-1)
-    idx = c.abs().topk(problem.s, dim=-1).indices
-    cols = torch.gather(A, 2, idx.unsqueeze(1).expand(-1, A.shape[1], -1))
-    z = torch.linalg.lstsq(cols, problem.y.unsqueeze(-1)).solution.squeeze(-1)
-    x = torch.zeros(problem.B, problem.N, dtype=z.dtype).scatter(1, idx, z)
-    return x.real if x.is_complex() else x
-'''
+# A drop-in written from docs/leaderboard.md section 1 only: one-step thresholding by correlation.
+GOOD = (Path(__file__).parent / "data" / "doc_thresholding.py").read_text()
 
 HEADER = '''
 import torch

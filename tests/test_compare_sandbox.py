@@ -36,16 +36,9 @@ capabilities = {"differentiable": False, "trained": False, "complex": True, "gpu
 parameters = {}
 '''
 
-THRESHOLDING = '''
-def thresholding(problem):
-    A = problem.A if problem.A.dim() == 3 else problem.A.expand(problem.B, -1, -1)
-    c = (A.mH @ problem.y.unsqueeze(-1)).squeeze(-1)
-    idx = c.abs().topk(problem.s, dim=-1).indices
-    cols = torch.gather(A, 2, idx.unsqueeze(1).expand(-1, A.shape[1], -1))
-    z = torch.linalg.lstsq(cols, problem.y.unsqueeze(-1)).solution.squeeze(-1)
-    x = torch.zeros(problem.B, problem.N, dtype=z.dtype).scatter(1, idx, z)
-    return x.real if x.is_complex() else x
-'''
+# the honest part of every cheating entry: the thresholding of the compare test's drop-in
+_DOC = (Path(__file__).parent / "data" / "doc_thresholding.py").read_text()
+THRESHOLDING = "\n" + _DOC[_DOC.index("def thresholding"):_DOC.index("def solve")]
 
 
 def _write(tmp_path, name, body):

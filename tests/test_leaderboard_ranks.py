@@ -83,14 +83,10 @@ def test_stored_leaderboard_survives_a_fresh_seeded_rerun(capsys):
 @pytest.fixture(scope="module")
 def tampered(tmp_path_factory):
     """Both stored files edited consistently: cosamp's successes set to 0, table recomputed."""
-    return _tampered(tmp_path_factory.mktemp("tampered"), "cosamp")
-
-
-def _tampered(tmp_path, solver_prefix):
-    """Both stored files edited consistently: one solver's successes set to 0, table recomputed."""
+    tmp_path = tmp_path_factory.mktemp("tampered")
     rows = lb.read_rows(lb.STORED_ROWS)
     for r in rows:
-        if r["solver"].startswith(solver_prefix) and r["status"] == "ok":
+        if r["solver"].startswith("cosamp") and r["status"] == "ok":
             r.update(n_success="0", n_exact_support="0", success_mask="F" * int(r["n_trials"]))
     rows_path, table_path = tmp_path / "rows.csv.gz", tmp_path / "leaderboard.csv"
     lb.write_rows(rows_path, rows)

@@ -2,16 +2,15 @@
 models with a known 50 % point: bracketing, interval coverage, determinism and raw counts."""
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from scipy.stats import chi2
 
 from greedybench.analysis.phase import fit_logistic, logistic_prob
 from greedybench.analysis.transition import (TransitionProtocol, aggregate, locate_transition,
                                              profile_interval, trial_seed)
+from greedybench.pipeline.config import CONFIG_DIR, load_config
 
 M = 100
 RHO0 = 0.3137  # s* = 31.37: between two integers
@@ -50,17 +49,12 @@ def test_bracket_and_coverage(width, reps):
     assert cov >= 0.90
 
 
-def _main_job_protocol() -> dict:
-    """The protocol the main job runs (config/default.yaml, transitions.protocol)."""
-    cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "default.yaml").read_text())
-    return cfg["transitions"]["protocol"]
-
-
 @pytest.mark.parametrize("width", [2.0 / M, 0.15], ids=["sharp", "smooth"])
 def test_coverage_at_the_main_jobs_protocol(width):
     # the same >= 90 % bar for the fewer dense trials the default run affords (12 x 12: 94 % and
     # 96 % here), so the intervals printed in the README are held to it too
-    cov, br = coverage(width, 200, **_main_job_protocol())
+    # the protocol the main job runs (config/default.yaml, transitions.protocol)
+    cov, br = coverage(width, 200, **load_config(CONFIG_DIR / "default.yaml")["transitions"]["protocol"])
     assert br >= 0.99
     assert cov >= 0.90
 

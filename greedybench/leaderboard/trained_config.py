@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Tuple
 
-
 from ..pipeline.config import CONFIG_DIR, REPO
 from ..pipeline.generate import FAMILY_KEYS
 from ..registry import discover

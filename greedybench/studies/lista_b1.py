@@ -31,7 +31,6 @@ import time
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-
 from .. import storage
 from ..nn import alista_weight_matrix
 from .b1_baselines import run_baselines

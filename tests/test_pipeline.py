@@ -283,16 +283,18 @@ def test_cli_solve_goes_through_the_solve_core(tmp_path):
 
 
 @pytest.mark.slow
-def test_end_to_end_tiny_config(tmp_path):
+def test_end_to_end_tiny_config(tmp_path_factory):
+    """The session's uninterrupted run of config/tiny.yaml (made once, by tests/test_faults.py's
+    ``pipeline_run``, and compared with by the fault, reproducibility and Slurm tests)."""
     missing = shipped_missing("tiny")
     assert not missing, f"built-in solver entries do not load: {', '.join(missing)}"
     import pandas as pd
+    from test_faults import pipeline_run
 
-    rc, out = snakemake(tmp_path, CONFIG_DIR / "tiny.yaml")
-    assert rc == 0, out[-5000:]
-    df = pd.read_csv(tmp_path / "results" / "tables" / "results.csv")
+    workdir = pipeline_run(tmp_path_factory, "reference")
+    df = pd.read_csv(workdir / "results" / "tables" / "results.csv")
     cfg = validate_config(yaml.safe_load(open(CONFIG_DIR / "tiny.yaml")))
     assert set(df["entry"]) == set(cfg["solvers"])
-    assert (tmp_path / "results" / "report" / "index.html").exists()
-    rc, out = snakemake(tmp_path, CONFIG_DIR / "tiny.yaml", "-n")
+    assert (workdir / "results" / "report" / "index.html").exists()
+    rc, out = snakemake(workdir, CONFIG_DIR / "tiny.yaml", "-n")
     assert rc == 0 and "Nothing to be done" in out

@@ -44,19 +44,10 @@ def clone(tmp_path):
 
 
 def _gate(repo: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "benchmarks/pytest/gate.py", "--base", "HEAD~1",
+    # one confirmation pair (default 4) keeps the test short; it still exercises the re-measurement
+    return subprocess.run([sys.executable, "benchmarks/pytest/gate.py", "--base", "HEAD~1", "--confirm", "1",
                            "-k", "test_omp and not foundation"],
                           cwd=repo, capture_output=True, text=True, timeout=600)
-
-
-def test_gate_fails_on_a_deliberate_slowdown(clone):
-    omp_file = clone / "greedybench" / "functional" / "omp.py"
-    omp_file.write_text(omp_file.read_text() + SLOWDOWN)
-    _git(clone, "commit", "-qam", "slow down omp")
-    proc = _gate(clone)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "SLOWER" in proc.stdout and "test_omp" in proc.stdout
-    assert "gate: suspects test_omp" in proc.stdout    # confirmed by the re-measurement, not one pass
 
 
 def test_gate_passes_on_unchanged_kernels(clone):
@@ -108,11 +99,12 @@ def test_ci_gate_step_fails_on_a_slowdown_on_top_of_the_landed_state(clone):
     omp_file = clone / "greedybench" / "functional" / "omp.py"
     omp_file.write_text(omp_file.read_text() + SLOWDOWN)
     _git(clone, "commit", "-qam", "slow down omp")
-    # the CI command, restricted to the small omp benchmark to keep this test short
-    proc = subprocess.run(_ci_gate_command(clone) + ["-k", "test_omp and not foundation"], cwd=clone,
+    # the CI command, restricted to the small omp benchmark and one confirmation pair to keep it short
+    proc = subprocess.run(_ci_gate_command(clone) + ["-k", "test_omp and not foundation", "--confirm", "1"], cwd=clone,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "SLOWER" in proc.stdout and "before HEAD" in proc.stdout
+    assert "gate: suspects test_omp" in proc.stdout    # confirmed by the re-measurement, not one pass
 
 
 def test_landed_base_is_the_previous_landing(clone):

@@ -107,6 +107,21 @@ def test_profile_interval_step_data_covers_the_gap():
     assert all(math.isnan(v) for v in profile_interval(rho, np.full(5, 20), np.full(5, 20)))
 
 
+def test_profile_interval_is_one_sided_where_the_data_do_not_bound_rho_star():
+    """Success at every s tried but the last (the transition lies beyond the data): the set reaches
+    the top of the range, so the interval is [lo, inf), never a sliver cut at the range end
+    (which once read rho* = 1.12 with [0.802, 0.8025]); mirrored at the bottom, [0, hi]."""
+    rho = np.array([0.2, 0.3, 0.4, 0.5, 0.6])
+    n = np.full(5, 20)
+    lo, hi, rho_hat = profile_interval(rho, np.array([20, 20, 20, 19, 15]), n)
+    assert hi == math.inf and 0.45 < lo < 0.6 and rho_hat >= lo
+    lo, hi, rho_hat = profile_interval(rho, np.array([6, 2, 0, 0, 0]), n)
+    assert lo == 0.0 and 0.2 < hi < 0.3 and rho_hat <= hi
+    # a transition inside the data keeps both ends finite and strictly inside the range
+    lo, hi, _ = profile_interval(rho, np.array([20, 18, 10, 2, 0]), n)
+    assert 0.3 < lo < 0.4 < hi < 0.5
+
+
 def test_edges_not_found():
     # never successful / always successful in range: the bracket sits at the ends, no crash
     r = locate_transition(lambda s, n, seed: 0, 50, seed=0)

@@ -40,18 +40,41 @@ def _criteria(t: pd.DataFrame) -> str:
     return "; ".join(criterion_text(r, float(th)) for r, th in pairs)
 
 
-def _draw(ax, g: pd.DataFrame, color, label, reference: bool):
-    g = g.sort_values("delta")
-    y = g["rho_star"].to_numpy(float)
-    lo = np.clip(y - g["ci_lo"].to_numpy(float), 0, None)
-    hi = np.clip(g["ci_hi"].to_numpy(float) - y, 0, None)
-    yerr = np.nan_to_num(np.vstack([lo, hi]))
+#: the y axis of every transition panel ends here; rho* above it is drawn at the edge
+Y_TOP = 1.0
+
+
+def _points(g: pd.DataFrame):
+    """(y, yerr, open) for drawing rows of the table: rho* clipped to the axis, error bars to the
+    interval (a one-sided interval, ci_lo = 0 or ci_hi = inf, runs to the axis edge) and a mask
+    of the locations whose rho* lies outside the s range tried (flag extrapolated)."""
+    rho = g["rho_star"].to_numpy(float)
+    y = np.minimum(rho, Y_TOP)
+    lo = np.clip(y - np.minimum(g["ci_lo"].to_numpy(float), Y_TOP), 0, None)
+    hi = np.clip(np.minimum(g["ci_hi"].to_numpy(float), Y_TOP) - y, 0, None)
+    return y, np.nan_to_num(np.vstack([lo, hi])), (g["flag"] == "extrapolated").to_numpy()
+
+
+def _draw(ax, g: pd.DataFrame, color, label, reference: bool, x: str = "delta"):
+    g = g.sort_values(x)
+    y, yerr, open_ = _points(g)
     if reference:
-        ax.errorbar(g["delta"], y, yerr=yerr, fmt="D", ms=5, mfc="none", color=color, capsize=2,
-                    lw=1, label=label)
+        ax.errorbar(g[x], y, yerr=yerr, fmt="D--" if x == "N" else "D", ms=5, mfc="none",
+                    color=color, capsize=2, lw=1, label=label)
     else:
-        ax.errorbar(g["delta"], y, yerr=yerr, fmt="-o", ms=3, color=color, capsize=2, lw=1.2,
-                    label=label)
+        ax.errorbar(g[x], y, yerr=yerr, fmt="-o", ms=3, color=color, capsize=2, lw=1.2, label=label)
+    if open_.any():   # outside the data: the point is the fit's extrapolation
+        ax.plot(g[x].to_numpy()[open_], y[open_], "o", ms=6, mfc="white", color=color, zorder=3,
+                clip_on=False)   # whole at the top edge
+
+
+EXTRAPOLATED_NOTE = ("White-filled circles: rho* outside the range of s tried (flag extrapolated "
+                     "in the table), the fit's extrapolation with a one-sided interval drawn to the "
+                     "axis edge; rho* above 1 is drawn at 1.")
+
+
+def _extrapolated_note(t: pd.DataFrame) -> str:
+    return EXTRAPOLATED_NOTE + " " if (t["flag"] == "extrapolated").any() else ""
 
 
 def transition_figures(man, table_csv, counts_csv=None, finite_size_delta: float = 0.5):
@@ -108,8 +131,8 @@ def transition_figures(man, table_csv, counts_csv=None, finite_size_delta: float
                    f"50 % point rho*(delta) of each solver located adaptively (bisection bracket, "
                    f"dense sampling, logistic maximum likelihood) with its 95 % profile-likelihood "
                    f"interval, one panel per N; measured AMP and basis-pursuit points as open "
-                   f"diamonds beside the computed l1 weak curve rho_W(delta) (dashed). {crit}"
-                   f"{counts_note}.")
+                   f"diamonds beside the computed l1 weak curve rho_W(delta) (dashed). "
+                   f"{_extrapolated_note(tf)}{crit}{counts_note}.")
         man.add(f"transition_curves_{fam}", fig, caption, "transition_curves", sources,
                 f"Transition curves - {fam}")
 
@@ -124,13 +147,7 @@ def transition_figures(man, table_csv, counts_csv=None, finite_size_delta: float
     rw = float(rho_weak(finite_size_delta))
     for ax, fam in zip(axes, fams):
         for solver, g in fs[fs["family"] == fam].groupby("solver", sort=True):
-            g = g.sort_values("N")
-            y = g["rho_star"].to_numpy(float)
-            yerr = np.nan_to_num(np.vstack([np.clip(y - g["ci_lo"], 0, None),
-                                            np.clip(g["ci_hi"] - y, 0, None)]))
-            ref = str(g["entry"].iloc[0]) in L1_REFERENCES
-            ax.errorbar(g["N"], y, yerr=yerr, fmt="D--" if ref else "-o", ms=4, capsize=2,
-                        color=colors[solver], label=solver, mfc="none" if ref else None)
+            _draw(ax, g, colors[solver], solver, str(g["entry"].iloc[0]) in L1_REFERENCES, x="N")
         ax.axhline(rw, color="k", ls=":", lw=1, label=f"rho_W({finite_size_delta:g}) = {rw:.3f}")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("N")
@@ -144,6 +161,6 @@ def transition_figures(man, table_csv, counts_csv=None, finite_size_delta: float
     fig.legend(list(seen.values()), list(seen.keys()), loc="outside right upper", fontsize=LEGEND_FS)
     caption = (f"Finite-size trend: rho* with its 95 % profile-likelihood interval against N at "
                f"delta = {finite_size_delta:g}, per family, with rho_W({finite_size_delta:g}) "
-               f"(dotted; the N -> infinity l1 limit). {crit}{counts_note}.")
+               f"(dotted; the N -> infinity l1 limit). {_extrapolated_note(fs)}{crit}{counts_note}.")
     man.add("transition_finite_size", fig, caption, "transition_finite_size", sources,
             "Transitions against N")

@@ -50,6 +50,7 @@ def test_extrapolated_location_is_drawn_at_the_edge_marked_and_explained(tmp_pat
     ft.transition_figures(man, _table(tmp_path, rows))
     (entry,) = [f for f in man.figures if f["id"] == "transition_curves_dct"]
     assert EXTRAPOLATED_NOTE in entry["caption"]
+    assert "basis-pursuit" not in entry["caption"]     # no l1 reference ran on this family
     axes = drawn["transition_curves_dct"].axes
     assert _markers(axes) == [(0.95, 1.0)]             # at the top edge, not above the axes
     assert all(ax.get_ylim() == (0.0, 1.0) for ax in axes)

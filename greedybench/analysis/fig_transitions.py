@@ -127,12 +127,13 @@ def transition_figures(man, table_csv, counts_csv=None, finite_size_delta: float
                    fontsize=LEGEND_FS)
         fig.suptitle(f"Adaptive transitions, family {fam}", fontsize=TITLE_FS)
         ens = tf[["ensemble", "amplitude"]].iloc[0]
+        l1_note = ("measured AMP and basis-pursuit points as open diamonds beside "
+                   if tf["entry"].isin(L1_REFERENCES).any() else "")
         caption = (f"Family {fam} ({ens['ensemble']} A, {ens['amplitude']} nonzeros, noiseless): the "
                    f"50 % point rho*(delta) of each solver located adaptively (bisection bracket, "
                    f"dense sampling, logistic maximum likelihood) with its 95 % profile-likelihood "
-                   f"interval, one panel per N; measured AMP and basis-pursuit points as open "
-                   f"diamonds beside the computed l1 weak curve rho_W(delta) (dashed). "
-                   f"{_extrapolated_note(tf)}{crit}{counts_note}.")
+                   f"interval, one panel per N; {l1_note}the computed l1 weak curve rho_W(delta) "
+                   f"(dashed). {_extrapolated_note(tf)}{crit}{counts_note}.")
         man.add(f"transition_curves_{fam}", fig, caption, "transition_curves", sources,
                 f"Transition curves - {fam}")
 

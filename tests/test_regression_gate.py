@@ -38,7 +38,7 @@ def _git(cwd, *args):
 def clone(tmp_path):
     if subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True).returncode:
         pytest.skip("the repository has no commit to clone")
-    dest = tmp_path / "repo"
+    dest = tmp_path / "greedybench"   # the README's name for a clone (its root has an __init__.py)
     subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(REPO), str(dest)], check=True)
     return dest
 

@@ -8,7 +8,11 @@ import numpy as np
 import pandas as pd
 
 from greedybench.analysis.fig_common import Manifest
-from greedybench.analysis.fig_transitions import EXTRAPOLATED_NOTE, transition_figures
+from greedybench.analysis.fig_transitions import (
+    EXTRAPOLATED_NOTE,
+    _points,
+    transition_figures,
+)
 
 
 def _row(solver, entry, N, delta, rho, lo, hi, flag="ok"):
@@ -38,7 +42,6 @@ def test_extrapolated_location_is_drawn_at_the_edge_marked_and_explained(tmp_pat
     rows.append(_row("htp", "htp", 256, 0.95, 1.12, 0.802, math.inf, "extrapolated"))
     rows += [_row("omp", "omp", 256, d, r, r - 0.01, r + 0.01) for d, r in [(0.25, 0.2), (0.5, 0.22), (0.95, 0.5)]]
     drawn = {}
-    import greedybench.analysis.fig_transitions as ft
     real_add = Manifest.add
 
     def add(self, fig_id, fig, *a, **k):
@@ -47,7 +50,7 @@ def test_extrapolated_location_is_drawn_at_the_edge_marked_and_explained(tmp_pat
 
     monkeypatch.setattr(Manifest, "add", add)
     man = Manifest(tmp_path / "figs")
-    ft.transition_figures(man, _table(tmp_path, rows))
+    transition_figures(man, _table(tmp_path, rows))
     (entry,) = [f for f in man.figures if f["id"] == "transition_curves_dct"]
     assert EXTRAPOLATED_NOTE in entry["caption"]
     assert "basis-pursuit" not in entry["caption"]     # no l1 reference ran on this family
@@ -56,7 +59,7 @@ def test_extrapolated_location_is_drawn_at_the_edge_marked_and_explained(tmp_pat
     assert all(ax.get_ylim() == (0.0, 1.0) for ax in axes)
     # a table without such a location says nothing about it
     man2 = Manifest(tmp_path / "figs2")
-    ft.transition_figures(man2, _table(tmp_path, [r for r in rows if r["flag"] == "ok"]))
+    transition_figures(man2, _table(tmp_path, [r for r in rows if r["flag"] == "ok"]))
     assert EXTRAPOLATED_NOTE not in man2.figures[0]["caption"]
     assert _markers(drawn["transition_curves_dct"].axes) == []
 
@@ -65,7 +68,6 @@ def test_one_sided_intervals_run_to_the_axis_edge():
     g = pd.DataFrame([_row("x", "x", 128, 0.05, 0.16, 0.0, 0.19, "extrapolated"),
                       _row("x", "x", 128, 0.95, 1.12, 0.8, math.inf, "extrapolated"),
                       _row("x", "x", 128, 0.5, 0.4, 0.39, 0.41)])
-    from greedybench.analysis.fig_transitions import _points
     y, yerr, open_ = _points(g)
     assert np.allclose(y, [0.16, 1.0, 0.4])
     assert np.allclose(yerr[0], [0.16, 0.2, 0.01]) and np.allclose(yerr[1], [0.03, 0.0, 0.01])

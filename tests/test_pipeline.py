@@ -285,7 +285,7 @@ def test_cli_solve_goes_through_the_solve_core(tmp_path):
 @pytest.mark.slow
 def test_end_to_end_tiny_config(tmp_path_factory):
     """The session's uninterrupted run of config/tiny.yaml (made once, by tests/test_faults.py's
-    ``pipeline_run``, and compared with by the fault, reproducibility and Slurm tests)."""
+    ``pipeline_run``, and compared with by the fault and reproducibility tests)."""
     missing = shipped_missing("tiny")
     assert not missing, f"built-in solver entries do not load: {', '.join(missing)}"
     import pandas as pd

@@ -68,7 +68,7 @@ MARKER = ".ci/landed"
 def landed_base() -> tuple[str, str]:
     """(revision, how it was found) of the previously landed state; see the module docstring."""
     chain = [line.split() for line in _git("log", "--first-parent", "--format=%H %P", "-n", "2000").splitlines()]
-    head, head_parents = chain[0][0], chain[0][1:]
+    head_parents = chain[0][1:]
     if len(head_parents) > 1:
         return head_parents[0], "first parent of the merge commit HEAD"
     touched = set(_git("log", "--first-parent", "--format=%H", "--", MARKER).split())
@@ -119,8 +119,8 @@ def judge(base: list[float], head: list[float], factor: float) -> tuple[float, l
 
 
 def compare(base: dict[str, list[float]], head: dict[str, list[float]], factor: float) -> tuple[list[str], bool]:
-    lines = [f"{'benchmark':<22} {'base (ms)':>10} {'head (ms)':>10} {'ratio':>7} "
-             f"{'paired: median [min, max], pairs':>34}  verdict"]
+    lines = [(f"{'benchmark':<22} {'base (ms)':>10} {'head (ms)':>10} {'ratio':>7} "
+              f"{'paired: median [min, max], pairs':>34}  verdict")]
     slower = False
     for name in sorted(head):
         if name not in base:
@@ -170,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         head_t: dict[str, list[float]] = {}
         try:
             _alternate(args.passes, base_root, Path(tmp), args.select, "p", base_t, head_t)
-            suspects = sorted(n for n in head_t if n in base_t and min(head_t[n]) / min(base_t[n]) > args.factor)
+            suspects = sorted(n for n in head_t
+                              if n in base_t and judge(base_t[n], head_t[n], args.factor)[0] > args.factor)
             if suspects and args.confirm > 0:
                 print(f"gate: suspects {', '.join(suspects)}; {args.confirm} more alternating pairs "
                       "of them alone", flush=True)
